@@ -1,0 +1,149 @@
+"""The workbook contract every backend (Excel, Google Sheets) fulfils.
+
+The engine only ever does three things to a spreadsheet: read whole tabs as grids, learn
+which tabs exist, and write a batch of single cells (creating tabs first where needed).
+Everything else -- which cells should change -- is computed in the pure core.
+
+Cell values crossing this boundary:
+
+=========================  =====================================================
+Python value               meaning
+=========================  =====================================================
+``None``                   empty cell
+``str``                    text, always stored as text (never parsed, never a
+                           formula, even when it starts with ``=``, ``+``, ``-``,
+                           ``@``)
+``Formula``                a live formula the engine built (``"=B2-B5"``)
+``int``/``float``/         a number; ``Decimal`` is money and is written exactly
+``Decimal``
+``bool``                   a boolean
+``date``/``datetime``      a date (or date-time) cell, shown as a date
+=========================  =====================================================
+
+Reads return the same kinds, except that a backend may hand back a date cell as a
+spreadsheet serial number (Google's ``SERIAL_NUMBER`` rendering): use
+:func:`cell_as_date` and :func:`cells_equal` rather than comparing raw values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Protocol, TypeAlias
+
+
+class Formula(str):
+    """A formula the engine wrote itself. Client text is never wrapped in this."""
+
+    __slots__ = ()
+
+
+CellValue: TypeAlias = "str | Formula | int | float | Decimal | bool | date | datetime | None"
+Grid: TypeAlias = "list[list[CellValue]]"
+"""Row-major cells of one tab; ``grid[0][0]`` is A1. Rows may be ragged or trimmed."""
+
+
+@dataclass(frozen=True, slots=True)
+class CellWrite:
+    """One cell to set. ``row`` and ``col`` are 1-based, as spreadsheets count."""
+
+    tab: str
+    row: int
+    col: int
+    value: CellValue
+
+
+class WorkbookError(Exception):
+    """A workbook could not be read or written; the message is one sentence for a person."""
+
+
+class Workbook(Protocol):
+    """One spreadsheet file or Google spreadsheet, opened for one sync run."""
+
+    label: str
+    """How messages name it: a file path relative to the config, or a spreadsheet id."""
+
+    def tab_titles(self) -> list[str]:
+        """Titles of the existing tabs, in order."""
+        ...
+
+    def read(self, tabs: Sequence[str]) -> dict[str, Grid]:
+        """The grids of the named tabs that exist (missing tabs are left out)."""
+        ...
+
+    def write(self, writes: Sequence[CellWrite], new_tabs: Sequence[str] = ()) -> None:
+        """Create ``new_tabs`` (in order, at the end), then set every cell in ``writes``.
+
+        All or nothing as far as the backend allows: Excel saves atomically; Google sends
+        one batch. Writing nothing must not touch the file or make a request.
+        """
+        ...
+
+
+EXCEL_EPOCH = date(1899, 12, 30)
+
+
+def cell_as_date(value: CellValue) -> date | None:
+    """The date a cell holds, whether stored as a date, a date-time, a serial or ISO text."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float, Decimal)) and 1 <= value < 2958466:
+        return EXCEL_EPOCH + timedelta(days=int(value))
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip()[:10])
+        except ValueError:
+            return None
+    return None
+
+
+def _as_datetime(value: CellValue) -> datetime | None:
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None, microsecond=0)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day)
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        whole = datetime(1899, 12, 30) + timedelta(days=float(value))
+        return (whole + timedelta(milliseconds=500)).replace(microsecond=0)
+    return None
+
+
+def cells_equal(wanted: CellValue, current: CellValue) -> bool:
+    """Whether a cell already shows ``wanted``, across the ways backends hand values back."""
+    if wanted is None or wanted == "":
+        return current is None or current == ""
+    if isinstance(wanted, Formula):
+        return isinstance(current, str) and current.replace(" ", "") == wanted.replace(" ", "")
+    if isinstance(wanted, (date, datetime)):
+        return _as_datetime(wanted) == _as_datetime(current) if not isinstance(current, str) else False
+    if isinstance(wanted, bool) or isinstance(current, bool):
+        return type(wanted) is type(current) and wanted == current
+    if isinstance(wanted, (int, float, Decimal)):
+        if not isinstance(current, (int, float, Decimal)):
+            return False
+        return Decimal(str(wanted)) == Decimal(str(current))
+    return isinstance(current, str) and not isinstance(current, Formula) and wanted == current
+
+
+def column_letter(col: int) -> str:
+    """``1 -> "A"``, ``27 -> "AA"``."""
+    letters = ""
+    while col:
+        col, rem = divmod(col - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
+
+
+def grid_cell(grid: Grid, row: int, col: int) -> CellValue:
+    """The value at 1-based (row, col), ``None`` outside the grid."""
+    if row - 1 < len(grid):
+        cells = grid[row - 1]
+        if col - 1 < len(cells):
+            return cells[col - 1]
+    return None

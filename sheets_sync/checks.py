@@ -1,0 +1,52 @@
+"""``sheets-sync check``: reach every source the config names, read only."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+
+from .backends.base import WorkbookError
+from .config import Config
+from .leads import read_lead_log
+from .returns import ENGINE_COLUMNS, TabError, table_layout
+from .sync import open_workbook
+
+
+def reach_everything(config: Config) -> list[tuple[str, str | None]]:
+    """One (source, problem or None) per source, in config order; nothing is written."""
+    results: list[tuple[str, str | None]] = []
+    try:
+        leads, problems = read_lead_log(config.leads, config.zone,
+                                        open_google=lambda sheet: open_workbook(config, None, sheet))
+        note = f" ({len(problems)} rows left out)" if problems else ""
+        results.append((f"lead log {config.leads.describe()}: {len(leads)} leads{note}", None))
+    except WorkbookError as error:
+        results.append((f"lead log {config.leads.describe()}", str(error)))
+    tracking = config.tracking
+    if tracking.excel is not None and not tracking.excel.exists():
+        results.append((f"tracking {tracking.excel.name}", None) if tracking.excel.parent.is_dir() else
+                       (f"tracking {tracking.excel}", "its folder does not exist (key 'tracking.excel')"))
+    else:
+        results.append(_reach(config, "tracking", tracking.excel, tracking.google, None))
+    for name, client in config.clients.items():
+        results.append(_reach(config, f"{name} returns", client.returns.excel, client.returns.google,
+                              client.returns.tab or "Returns"))
+    return results
+
+
+def _reach(config: Config, what: str, excel, google, tab: str | None) -> tuple[str, str | None]:
+    try:
+        with ExitStack() as stack:
+            workbook = open_workbook(config, excel, google)
+            if hasattr(workbook, "__enter__"):
+                stack.enter_context(workbook)
+            label = f"{what} {workbook.label}"
+            if tab is None:
+                workbook.tab_titles()
+                return label, None
+            grid = workbook.read([tab]).get(tab)
+            if grid is None:
+                return f"{label} (no tab {tab!r} yet; the first run adds it)", None
+            table_layout(grid, ("Lead ID", "Reason"), ENGINE_COLUMNS, tab)
+            return label, None
+    except (WorkbookError, TabError) as error:
+        return what, str(error)

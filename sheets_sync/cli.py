@@ -1,0 +1,172 @@
+"""The command line: parse, call the library, print, exit with SPEC §5's codes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .config import ConfigError, load_config, missing_files
+from .ledger import LedgerError
+from .sync import RunLockedError, SyncReport, run_sync
+
+EXIT_OK, EXIT_SOURCE_FAILED, EXIT_BAD_CONFIG = 0, 1, 2
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Decide lead returns by policy, keep a ledger, restate the weeks the leads came from.")
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _load(config_path: Path):
+    try:
+        config = load_config(config_path)
+    except ConfigError as error:
+        raise _fail(str(error), EXIT_BAD_CONFIG) from None
+    problems = missing_files(config)
+    if problems:
+        raise _fail(" ".join(problems), EXIT_BAD_CONFIG)
+    return config
+
+
+def _parse_as_of(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise _fail(f"--as-of {text!r} is not a date or date-time (use e.g. 2024-03-03 or 2024-03-03T09:30).",
+                    EXIT_BAD_CONFIG) from None
+
+
+def print_report(report: SyncReport, console: Console, *, verbose: bool) -> None:
+    """A person's view of a run: what was decided, what changed, what went wrong."""
+    if verbose:
+        for entry in report.new_entries:
+            console.print(f"  {entry.client} · lead {entry.lead_id}: [bold]{entry.status}[/] ({entry.rule}) "
+                          f"{entry.detail}", soft_wrap=True)
+        for label, write in report.changes:
+            console.print(f"  {label} · {write.tab}!R{write.row}C{write.col} ← {write.value!r}", soft_wrap=True)
+    table = Table(title="Dry run: nothing was written" if report.dry_run else f"Run {report.run_id}",
+                  show_header=True)
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    table.add_row("leads in the log", str(report.leads_read))
+    for status, count in sorted(report.as_json()["decisions"].items()):
+        table.add_row(f"new decisions: {status}", str(count))
+    table.add_row("credits approved", str(report.credits))
+    table.add_row("cells to change" if report.dry_run else "cells written", str(len(report.changes)))
+    table.add_row("audit rows added", str(report.audit_rows_added))
+    console.print(table)
+    for problem in report.problems[:20]:
+        console.print(f"[yellow]note:[/] {problem}", soft_wrap=True)
+    if len(report.problems) > 20:
+        console.print(f"[yellow]note:[/] … and {len(report.problems) - 20} more row problems (see --json)")
+    for failure in report.failures:
+        console.print(f"[bold red]failed:[/] {failure}", soft_wrap=True)
+
+
+def one_line(report: SyncReport) -> str:
+    decisions = ", ".join(f"{count} {status}" for status, count in sorted(report.as_json()["decisions"].items()))
+    return (f"sheets-sync {'dry run' if report.dry_run else 'run'} {report.run_id}: {report.leads_read} leads, "
+            f"{decisions or 'no new decisions'}, credits {report.credits}, "
+            f"{len(report.changes)} cells {'to change' if report.dry_run else 'written'}, "
+            f"{len(report.failures)} failed sources"
+            + "".join(f"; failed: {failure}" for failure in report.failures))
+
+
+def execute(config_path: Path, *, dry_run: bool, as_json: bool, as_of: datetime | None) -> SyncReport:
+    config = _load(config_path)
+    interactive = sys.stdout.isatty() and not as_json
+    try:
+        if interactive:
+            with out.status("Syncing…") as status:
+                report = run_sync(config, as_of=as_of, dry_run=dry_run,
+                                  on_step=lambda step: status.update(f"{step}…"))
+        else:
+            report = run_sync(config, as_of=as_of, dry_run=dry_run)
+    except LedgerError as error:
+        raise _fail(str(error), EXIT_BAD_CONFIG) from None
+    except RunLockedError as error:
+        raise _fail(str(error), EXIT_SOURCE_FAILED) from None
+    return report
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Option("--config", "-c", help="The workspace config (YAML).")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show every decision and cell change; write nothing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary (for schedulers).")] = False,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Run as if at this time (workspace timezone); stamps first-seen for backfills.")] = None,
+) -> None:
+    """One sync pass: decide new returns, record them, update every sheet."""
+    report = execute(config, dry_run=dry_run, as_json=as_json, as_of=_parse_as_of(as_of))
+    if as_json:
+        print(json.dumps(report.as_json(), indent=2))
+    elif sys.stdout.isatty() or dry_run:
+        print_report(report, out, verbose=dry_run)
+    else:
+        print(one_line(report))
+    raise typer.Exit(report.exit_code)
+
+
+@app.command()
+def check(
+    config: Annotated[Path, typer.Option("--config", "-c", help="The workspace config (YAML).")],
+) -> None:
+    """Validate the config and reach every workbook, read only."""
+    from .checks import reach_everything
+
+    loaded = _load(config)
+    failures = 0
+    for source, problem in reach_everything(loaded):
+        if problem:
+            failures += 1
+            out.print(f"[bold red]✗[/] {source}: {problem}", soft_wrap=True)
+        else:
+            out.print(f"[green]✓[/] {source}", soft_wrap=True)
+    raise typer.Exit(EXIT_SOURCE_FAILED if failures else EXIT_OK)
+
+
+@app.command()
+def init(directory: Annotated[Path, typer.Argument(help="Where to write the starter files.")]) -> None:
+    """Write a starter config and blank templates to fill in."""
+    from .starter import write_starter
+
+    try:
+        written = write_starter(directory)
+    except FileExistsError as error:
+        raise _fail(f"{error.filename} already exists; init never overwrites files.", EXIT_BAD_CONFIG) from None
+    for path in written:
+        out.print(f"wrote {path}")
+    out.print(f"Next: fill in the files, then run  sheets-sync check --config {directory / 'config.yaml'}")
+
+
+@app.command()
+def demo(directory: Annotated[Path, typer.Argument(help="Where to make the sample workspace.")] = Path("sheets-sync-demo")) -> None:
+    """Make a realistic sample workspace, run a sync on it, and say where to look."""
+    from .demo import make_demo
+
+    config_path = make_demo(directory)
+    out.print(f"Sample workspace written to [bold]{directory}[/] (config: {config_path.name}).")
+    report = execute(config_path, dry_run=False, as_json=False, as_of=None)
+    print_report(report, out, verbose=False)
+    from .demo import explain
+
+    out.print(explain(directory, report), soft_wrap=True)
+    raise typer.Exit(report.exit_code)
+
+
+def main() -> None:
+    app()

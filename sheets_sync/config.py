@@ -1,0 +1,310 @@
+"""The workspace configuration (SPEC §6): YAML in, frozen pydantic models out.
+
+Every mistake an operator can make in the file ends as a :class:`ConfigError` whose message
+is one sentence naming the key (``clients.Acme.policy.window_days``) or the file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .reasons import DEFECT_REASONS, REASON_CODES, normalise_alias
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+LEAD_FIELDS = ("lead_id", "delivered_at", "client", "vertical", "country", "price", "cost", "source", "campaign", "phone", "email")
+DEFAULT_LEAD_HEADERS = {
+    "lead_id": "Lead ID",
+    "delivered_at": "Delivered At",
+    "client": "Client",
+    "vertical": "Vertical",
+    "country": "Country",
+    "price": "Price",
+    "cost": "Cost",
+    "source": "Source",
+    "campaign": "Campaign",
+    "phone": "Phone",
+    "email": "Email",
+}
+GROUP_FIELDS = ("vertical", "country", "client", "source", "campaign")
+
+
+class ConfigError(Exception):
+    """The configuration is unusable; the message is one sentence for the operator."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Location(_Frozen):
+    """Where a tab lives: exactly one of ``excel``, ``csv``, ``google``."""
+
+    excel: Path | None = None
+    csv: Path | None = None
+    google: str | None = None
+    tab: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> "Location":
+        given = [name for name in ("excel", "csv", "google") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of excel, csv or google")
+        return self
+
+    @property
+    def kind(self) -> Literal["excel", "csv", "google"]:
+        return "excel" if self.excel else "csv" if self.csv else "google"
+
+    def describe(self) -> str:
+        target = self.excel or self.csv or self.google
+        return f"{target}" + (f" (tab {self.tab})" if self.tab and self.kind != "csv" else "")
+
+
+class LeadsConfig(Location):
+    tab: str | None = "Leads"
+    columns: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("columns")
+    @classmethod
+    def _known_fields(cls, columns: dict[str, str]) -> dict[str, str]:
+        for field in columns:
+            if field not in LEAD_FIELDS:
+                raise ValueError(f"unknown column field {field!r}; known: {', '.join(LEAD_FIELDS)}")
+        return columns
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Lead field -> header in the log, defaults overlaid with ``columns``."""
+        return {**DEFAULT_LEAD_HEADERS, **self.columns}
+
+
+class TrackingConfig(_Frozen):
+    excel: Path | None = None
+    google: str | None = None
+    group_by: tuple[Literal["vertical", "country", "client", "source", "campaign"], ...] = ("vertical", "country")
+
+    @model_validator(mode="after")
+    def _exactly_one_target(self) -> "TrackingConfig":
+        if (self.excel is None) == (self.google is None):
+            raise ValueError("give exactly one of excel or google")
+        if not self.group_by:
+            raise ValueError("group_by needs at least one field")
+        return self
+
+
+class LedgerConfig(_Frozen):
+    path: Path = Path("ledger.sqlite")
+
+
+class GoogleConfig(_Frozen):
+    credentials: Path | None = None
+    retry_budget_seconds: float = Field(60.0, gt=0)
+
+
+Fraction = Annotated[Decimal, Field(ge=0, le=1)]
+
+
+class PolicyOverrides(_Frozen):
+    """A policy where every key is optional: the defaults and each client's overrides."""
+
+    returns_enabled: bool | None = None
+    window_days: int | None = Field(None, ge=0)
+    returnable_reasons: tuple[str, ...] | None = None
+    require_reason: bool | None = None
+    max_return_rate: Fraction | None = None
+    cap_window_days: int | None = Field(None, ge=1)
+    credit: Literal["wallet", "invoice", "replacement"] | None = None
+    reason_aliases: dict[str, str] | None = None
+
+    @field_validator("returnable_reasons")
+    @classmethod
+    def _known_reasons(cls, reasons: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        for reason in reasons or ():
+            if reason not in REASON_CODES:
+                raise ValueError(f"unknown reason code {reason!r}; known: {', '.join(REASON_CODES)}")
+        return reasons
+
+    @field_validator("reason_aliases")
+    @classmethod
+    def _aliases_to_known_codes(cls, aliases: dict[str, str] | None) -> dict[str, str] | None:
+        for alias, code in (aliases or {}).items():
+            if code not in REASON_CODES:
+                raise ValueError(f"alias {alias!r} maps to unknown reason code {code!r}")
+        return aliases
+
+
+class Policy(_Frozen):
+    """The effective policy of one client (defaults merged with its overrides)."""
+
+    returns_enabled: bool = True
+    window_days: int = 7
+    returnable_reasons: tuple[str, ...] = DEFECT_REASONS
+    require_reason: bool = True
+    max_return_rate: Decimal = Decimal("0.15")
+    cap_window_days: int = 30
+    credit: Literal["wallet", "invoice", "replacement"] = "wallet"
+    reason_aliases: dict[str, str] = Field(default_factory=dict)
+
+    def merged(self, overrides: PolicyOverrides | None) -> "Policy":
+        if overrides is None:
+            return self
+        changes = overrides.model_dump(exclude_none=True)
+        if "reason_aliases" in changes:
+            changes["reason_aliases"] = {**self.reason_aliases, **changes["reason_aliases"]}
+        return self.model_copy(update=changes)
+
+    @property
+    def aliases(self) -> dict[str, str]:
+        """Configured aliases keyed the way reason text is looked up."""
+        return {normalise_alias(alias): code for alias, code in self.reason_aliases.items()}
+
+
+class ClientConfig(_Frozen):
+    returns: Location
+    policy: PolicyOverrides | None = None
+
+
+class Config(_Frozen):
+    timezone: str = "UTC"
+    week_ends_on: Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] = "sunday"
+    currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
+    google: GoogleConfig = GoogleConfig()
+    leads: LeadsConfig
+    tracking: TrackingConfig
+    ledger: LedgerConfig = LedgerConfig()
+    policy: PolicyOverrides = PolicyOverrides()
+    clients: dict[str, ClientConfig] = Field(default_factory=dict)
+    base_dir: Path = Path(".")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {name!r} (use an IANA name such as America/New_York)") from None
+        return name
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def week_end_weekday(self) -> int:
+        return WEEKDAYS.index(self.week_ends_on)
+
+    def policy_for(self, client: str) -> Policy:
+        base = Policy().merged(self.policy)
+        client_config = self.clients.get(client)
+        return base.merged(client_config.policy if client_config else None)
+
+    @property
+    def audit_csv(self) -> Path:
+        """On Excel the audit log is a CSV beside the tracking workbook (SPEC §4.1)."""
+        assert self.tracking.excel is not None
+        return self.tracking.excel.with_name("audit.csv")
+
+    @property
+    def credentials_file(self) -> Path | None:
+        if self.google.credentials is not None:
+            return self.google.credentials
+        from_env = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+        return Path(from_env) if from_env else None
+
+
+def _key_path(location: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in location if not str(part).startswith(("function-", "union[")))
+
+
+def _explain(error: ValidationError) -> str:
+    first = error.errors()[0]
+    key = _key_path(first["loc"]) or "(top level)"
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        return f"unknown key '{key}' (check its spelling against the documented keys)"
+    if kind == "missing":
+        return f"missing required key '{key}'"
+    if kind == "literal_error":
+        allowed = first.get("ctx", {}).get("expected", "")
+        return f"bad value for '{key}': {first['input']!r} is not one of {allowed}"
+    message = re.sub(r"^(Value error|Assertion failed), ", "", first["msg"])
+    shown = first.get("input")
+    if isinstance(shown, (dict, list)):
+        return f"bad value for '{key}': {message}"
+    return f"bad value for '{key}' ({shown!r}): {message}"
+
+
+def _resolve(path: Path | None, base: Path) -> Path | None:
+    if path is None:
+        return None
+    expanded = path.expanduser()
+    return expanded if expanded.is_absolute() else (base / expanded)
+
+
+def _resolve_paths(config: Config, base: Path) -> Config:
+    def located(location: Location) -> Location:
+        return location.model_copy(update={"excel": _resolve(location.excel, base), "csv": _resolve(location.csv, base)})
+
+    return config.model_copy(
+        update={
+            "base_dir": base,
+            "leads": located(config.leads),
+            "tracking": config.tracking.model_copy(update={"excel": _resolve(config.tracking.excel, base)}),
+            "ledger": LedgerConfig(path=_resolve(config.ledger.path, base)),
+            "google": config.google.model_copy(update={"credentials": _resolve(config.google.credentials, base)}),
+            "clients": {
+                name: client.model_copy(update={"returns": located(client.returns)})
+                for name, client in config.clients.items()
+            },
+        }
+    )
+
+
+def parse_config(data: Any, base_dir: Path, source: str = "config") -> Config:
+    """Validate already-parsed YAML data; relative paths resolve against ``base_dir``."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source} must be a YAML mapping of keys (timezone, leads, tracking, clients, ...)")
+    try:
+        config = Config.model_validate({key: value for key, value in data.items() if key != "base_dir"})
+    except ValidationError as error:
+        raise ConfigError(f"{source}: {_explain(error)}.") from None
+    if "base_dir" in data:
+        raise ConfigError(f"{source}: unknown key 'base_dir' (check its spelling against the documented keys).")
+    return _resolve_paths(config, base_dir)
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read, validate and resolve a config file. Raises :class:`ConfigError` only."""
+    config_path = Path(path)
+    if not config_path.is_file():
+        raise ConfigError(f"Config file {config_path} does not exist.")
+    try:
+        data = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"Config file {config_path} is not valid YAML{where}.") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"Config file {config_path} cannot be read ({error.__class__.__name__}).") from None
+    return parse_config(data, config_path.resolve().parent, source=str(config_path))
+
+
+def missing_files(config: Config) -> list[str]:
+    """Sentences for every input file the config names that does not exist."""
+    problems = []
+    if config.leads.kind != "google" and not (config.leads.excel or config.leads.csv).is_file():
+        problems.append(f"Lead log file {config.leads.excel or config.leads.csv} (key 'leads') does not exist.")
+    if config.google.credentials is not None and not config.google.credentials.is_file():
+        problems.append(f"Credentials file {config.google.credentials} (key 'google.credentials') does not exist.")
+    for name, client in config.clients.items():
+        if client.returns.kind == "excel" and not client.returns.excel.is_file():
+            problems.append(f"Returns workbook {client.returns.excel} (key 'clients.{name}.returns.excel') does not exist.")
+    return problems

@@ -1,0 +1,168 @@
+"""The ledger: an append-only SQLite record of every decision and credit (SPEC §4.2).
+
+Idempotency lives in the schema, not only in code:
+
+* one ``decision`` per (client, lead), one ``review`` outcome and one ``override``;
+* at most one ``Approved`` entry per (client, lead), so no lead is ever credited twice;
+* one first-seen stamp per (client, pasted ID), written once and never moved.
+
+Entries are never updated or deleted. A run's entries go in with one transaction: the
+ledger is the commit point, and sheets are projections that later runs can always redo.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from .model import APPROVED, LedgerEntry
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE runs (
+    run_id      TEXT PRIMARY KEY,
+    started_at  TEXT NOT NULL,
+    as_of       TEXT NOT NULL
+);
+CREATE TABLE entries (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id       TEXT NOT NULL REFERENCES runs(run_id),
+    client       TEXT NOT NULL,
+    lead_id      TEXT NOT NULL,
+    kind         TEXT NOT NULL CHECK (kind IN ('decision', 'review', 'override')),
+    status       TEXT NOT NULL,
+    rule         TEXT NOT NULL,
+    detail       TEXT NOT NULL,
+    reason       TEXT NOT NULL,
+    credit_cents INTEGER NOT NULL CHECK (credit_cents >= 0),
+    credit_type  TEXT NOT NULL,
+    first_seen   TEXT NOT NULL,
+    decided_at   TEXT NOT NULL,
+    lead_week    TEXT NOT NULL,
+    cash_week    TEXT NOT NULL,
+    UNIQUE (client, lead_id, kind),
+    CHECK (status = 'Approved' OR credit_cents = 0)
+);
+CREATE UNIQUE INDEX one_credit_per_lead ON entries (client, lead_id) WHERE status = 'Approved';
+CREATE TABLE sightings (
+    client      TEXT NOT NULL,
+    pasted_key  TEXT NOT NULL,
+    first_seen  TEXT NOT NULL,
+    PRIMARY KEY (client, pasted_key)
+);
+"""
+
+
+class LedgerError(Exception):
+    """The ledger file cannot be used; the message is one sentence for the operator."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewEntry:
+    """An entry decided in this run, before the ledger numbers it."""
+
+    client: str
+    lead_id: str
+    kind: str
+    status: str
+    rule: str
+    detail: str
+    reason: str
+    credit: Decimal
+    credit_type: str
+    first_seen: datetime
+    decided_at: datetime
+    lead_week: date
+    cash_week: date
+
+
+def _cents(amount: Decimal) -> int:
+    return int((amount * 100).to_integral_exact())
+
+
+class Ledger:
+    """An open ledger file. ``Ledger(path)`` creates or migrates the schema."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._migrate()
+        except sqlite3.DatabaseError as error:
+            raise LedgerError(f"Ledger {path} (key 'ledger.path') is not a usable SQLite file ({error}).") from None
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise LedgerError(f"Ledger {self.path} was written by a newer sheets-sync (schema {version}); upgrade.")
+        if version == 0:
+            self._db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "Ledger":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def entries(self) -> list[LedgerEntry]:
+        rows = self._db.execute(
+            "SELECT seq, run_id, client, lead_id, kind, status, rule, detail, reason, credit_cents, credit_type,"
+            " first_seen, decided_at, lead_week, cash_week FROM entries ORDER BY seq"
+        ).fetchall()
+        return [
+            LedgerEntry(
+                seq=row[0], run_id=row[1], client=row[2], lead_id=row[3], kind=row[4], status=row[5], rule=row[6],
+                detail=row[7], reason=row[8], credit=Decimal(row[9]).scaleb(-2), credit_type=row[10],
+                first_seen=datetime.fromisoformat(row[11]), decided_at=datetime.fromisoformat(row[12]),
+                lead_week=date.fromisoformat(row[13]), cash_week=date.fromisoformat(row[14]),
+            )
+            for row in rows
+        ]
+
+    def sightings(self) -> dict[tuple[str, str], datetime]:
+        rows = self._db.execute("SELECT client, pasted_key, first_seen FROM sightings").fetchall()
+        return {(client, key): datetime.fromisoformat(seen) for client, key, seen in rows}
+
+    def record_run(self, run_id: str, started_at: datetime, as_of: datetime, entries: Sequence[NewEntry],
+                   sightings: Iterable[tuple[str, str, datetime]]) -> None:
+        """Append one run's entries and first-seen stamps in a single transaction."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("INSERT INTO runs VALUES (?, ?, ?)", (run_id, started_at.isoformat(), as_of.isoformat()))
+            self._db.executemany(
+                "INSERT INTO entries (run_id, client, lead_id, kind, status, rule, detail, reason, credit_cents,"
+                " credit_type, first_seen, decided_at, lead_week, cash_week) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (run_id, e.client, e.lead_id, e.kind, e.status, e.rule, e.detail, e.reason, _cents(e.credit),
+                     e.credit_type, e.first_seen.isoformat(), e.decided_at.isoformat(), e.lead_week.isoformat(),
+                     e.cash_week.isoformat())
+                    for e in entries
+                ],
+            )
+            self._db.executemany(
+                "INSERT OR IGNORE INTO sightings VALUES (?, ?, ?)",
+                [(client, key, seen.isoformat()) for client, key, seen in sightings],
+            )
+            self._db.execute("COMMIT")
+        except sqlite3.IntegrityError as error:
+            self._db.execute("ROLLBACK")
+            raise LedgerError(f"Ledger {self.path} refused this run's entries ({error}); nothing was recorded.") from None
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+
+
+def approved_entries(entries: Iterable[LedgerEntry]) -> list[LedgerEntry]:
+    return [entry for entry in entries if entry.status == APPROVED]

@@ -1,0 +1,262 @@
+"""Returns tabs, the Review tab and the audit log as pure projections of the ledger.
+
+Reading: a tab's grid becomes pasted rows (columns found by header wherever they are).
+Writing: from the ledger's state, every engine-owned cell is computed and compared with
+what the tab holds; only differences become :class:`CellWrite`s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from .backends.base import CellValue, CellWrite, Grid, cells_equal, grid_cell
+from .ids import ClientLeadIndex, ledger_key, split_pasted
+from .model import APPROVED, DUPLICATE, MIXED, NEEDS_REVIEW, UNKNOWN, LedgerEntry
+from .money import ZERO
+
+CLIENT_COLUMNS = ("Lead ID", "Reason", "Note")
+ENGINE_COLUMNS = ("Status", "Detail", "Credit", "Week restated", "First seen")
+REVIEW_TAB = "Review"
+REVIEW_COLUMNS = ("Client", "Lead ID", "Reason", "Requested", "Why", "Decision", "Decided")
+AUDIT_COLUMNS = ("Run", "Time", "Client", "Lead ID", "Status", "Rule", "Credit", "Week restated")
+
+
+class TabError(ValueError):
+    """A tab cannot be used as it is; the message says what to fix."""
+
+
+def _header_key(value: CellValue) -> str:
+    return str(value).strip().casefold() if value is not None else ""
+
+
+def _text(value: CellValue) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+@dataclass(frozen=True, slots=True)
+class TableLayout:
+    """Where each named column of a header-row table is, and which headers must be added."""
+
+    column_of: Mapping[str, int]
+    added_headers: tuple[tuple[int, str], ...]
+
+
+def table_layout(grid: Grid, required: Sequence[str], engine: Sequence[str], tab: str) -> TableLayout:
+    """Find ``required`` and ``engine`` headers in row 1 (trimmed, case-insensitive).
+
+    A missing required header is an error; missing engine headers are placed at the right.
+    """
+    header = grid[0] if grid else []
+    found: dict[str, int] = {}
+    for index, cell in enumerate(header, start=1):
+        found.setdefault(_header_key(cell), index)
+    missing = [name for name in required if name.casefold() not in found]
+    if missing:
+        raise TabError(f"tab {tab!r} has no {', '.join(repr(name) for name in missing)} column in row 1")
+    last = max((index for index, cell in enumerate(header, start=1) if _header_key(cell)), default=0)
+    column_of = {name: found[name.casefold()] for name in (*required, *engine) if name.casefold() in found}
+    added = []
+    for name in engine:
+        if name not in column_of:
+            last += 1
+            column_of[name] = last
+            added.append((last, name))
+    return TableLayout(column_of, tuple(added))
+
+
+@dataclass(frozen=True, slots=True)
+class PastedToken:
+    text: str
+    """The ID as the client pasted it (cleaned), for messages."""
+    key: str
+    """The ledger's key: the lead log's ID when matched, else the normalised pasted text."""
+    lead_id: str | None
+    note: str | None
+    duplicate_of_row: int | None
+    """The returns-tab row where this client first asked for the same lead, if another."""
+
+
+@dataclass(frozen=True, slots=True)
+class PastedRow:
+    row: int
+    reason: str
+    tokens: tuple[PastedToken, ...]
+
+
+def read_returns_rows(grid: Grid, layout: TableLayout, index: ClientLeadIndex) -> list[PastedRow]:
+    """The non-blank rows of a returns tab, each pasted ID matched against the client's leads.
+
+    The first row (in row order) that asks for a lead owns the request; later asks for the
+    same lead are duplicates.
+    """
+    id_column = layout.column_of["Lead ID"]
+    reason_column = layout.column_of["Reason"]
+    first_row_of: dict[str, int] = {}
+    rows = []
+    for number in range(2, len(grid) + 1):
+        pasted = grid_cell(grid, number, id_column)
+        if _text(pasted) == "":
+            continue
+        tokens = []
+        for token in split_pasted(pasted):
+            match = index.match(token)
+            key = match.lead_id if match.lead_id is not None else ledger_key(token)
+            owner = first_row_of.setdefault(key, number)
+            already = owner if owner != number or any(t.key == key for t in tokens) else None
+            tokens.append(PastedToken(token.text, key, match.lead_id, match.note, already))
+        rows.append(PastedRow(number, _text(grid_cell(grid, number, reason_column)), tuple(tokens)))
+    return rows
+
+
+@dataclass(frozen=True, slots=True)
+class TokenOutcome:
+    status: str
+    detail: str
+    credit: Decimal | None
+    week: date | None
+    first_seen: datetime | None
+
+
+def _local(moment: datetime | None) -> datetime | None:
+    """Spreadsheets have no timezone: show local wall-clock time without seconds."""
+    return moment.replace(tzinfo=None, second=0, microsecond=0) if moment else None
+
+
+def token_outcome(token: PastedToken, current: LedgerEntry | None, first_seen: datetime | None) -> TokenOutcome:
+    if token.duplicate_of_row is not None:
+        return TokenOutcome(DUPLICATE, f"Already requested on row {token.duplicate_of_row}.", None, None,
+                            _local(first_seen))
+    if token.lead_id is None or current is None:
+        note = f" ({token.note})" if token.note else ""
+        return TokenOutcome(UNKNOWN, f"No lead {token.text} was delivered to you{note}.", None, None,
+                            _local(first_seen))
+    note = f" Read {token.text!r} as lead {token.lead_id}." if token.note else ""
+    approved = current.status == APPROVED
+    return TokenOutcome(current.status, current.detail + note, current.credit if approved else None,
+                        current.lead_week if approved else None, _local(first_seen))
+
+
+def row_cells(outcomes: Sequence[tuple[PastedToken, TokenOutcome]]) -> dict[str, CellValue]:
+    """The engine columns of one returns row; several IDs share one status when they agree."""
+    if not outcomes:
+        return {"Status": UNKNOWN, "Detail": "No lead ID found in this cell.", "Credit": None,
+                "Week restated": None, "First seen": None}
+    statuses = {outcome.status for _, outcome in outcomes}
+    if len(outcomes) == 1:
+        detail = outcomes[0][1].detail
+    else:
+        detail = " | ".join(f"{token.text}: {outcome.status} - {outcome.detail.rstrip('.')}"
+                            for token, outcome in outcomes)
+    credits = [outcome.credit for _, outcome in outcomes if outcome.credit is not None]
+    weeks = sorted({outcome.week for _, outcome in outcomes if outcome.week is not None})
+    seen = [outcome.first_seen for _, outcome in outcomes if outcome.first_seen is not None]
+    week_cell: CellValue = None
+    if len(weeks) == 1:
+        week_cell = weeks[0]
+    elif weeks:
+        week_cell = ", ".join(week.isoformat() for week in weeks)
+    return {
+        "Status": statuses.pop() if len(statuses) == 1 else MIXED,
+        "Detail": detail,
+        "Credit": sum(credits, ZERO) if credits else None,
+        "Week restated": week_cell,
+        "First seen": min(seen) if seen else None,
+    }
+
+
+def _diff(tab: str, grid: Grid, wanted: Mapping[tuple[int, int], CellValue]) -> list[CellWrite]:
+    return [CellWrite(tab, row, column, value) for (row, column), value in sorted(wanted.items())
+            if not cells_equal(value, grid_cell(grid, row, column))]
+
+
+def plan_returns_tab(tab: str, grid: Grid, layout: TableLayout, rows: Iterable[PastedRow],
+                     current: Mapping[str, LedgerEntry], first_seen: Mapping[str, datetime]) -> list[CellWrite]:
+    """Engine cells of one client's returns tab. ``current`` maps a lead ID to its latest
+    ledger entry; ``first_seen`` maps a token key to its first sighting."""
+    wanted: dict[tuple[int, int], CellValue] = {(1, column): name for column, name in layout.added_headers}
+    listed = set()
+    for pasted in rows:
+        listed.add(pasted.row)
+        outcomes = [(token, token_outcome(token, current.get(token.lead_id or ""), first_seen.get(token.key)))
+                    for token in pasted.tokens]
+        for name, value in row_cells(outcomes).items():
+            wanted[(pasted.row, layout.column_of[name])] = value
+    for number in range(2, len(grid) + 1):
+        if number not in listed:
+            for name in ENGINE_COLUMNS:
+                wanted[(number, layout.column_of[name])] = None
+    return _diff(tab, grid, wanted)
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewRow:
+    row: int
+    client: str
+    lead_text: str
+    decision: str
+    """``Approve``, ``Reject`` or ``""`` as the operator typed it (normalised)."""
+
+
+def read_review_rows(grid: Grid, layout: TableLayout) -> list[ReviewRow]:
+    rows = []
+    for number in range(2, len(grid) + 1):
+        client = _text(grid_cell(grid, number, layout.column_of["Client"]))
+        lead_text = _text(grid_cell(grid, number, layout.column_of["Lead ID"]))
+        if not client and not lead_text:
+            continue
+        decision = _text(grid_cell(grid, number, layout.column_of["Decision"])).casefold()
+        word = {"approve": "Approve", "approved": "Approve", "reject": "Reject", "rejected": "Reject"}.get(decision, "")
+        rows.append(ReviewRow(number, client, lead_text, word))
+    return rows
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewLine:
+    """What the engine shows on one Review row."""
+
+    client: str
+    lead_id: str
+    reason: str | None
+    requested: datetime | None
+    why: str
+    decided: datetime | None
+
+
+def plan_review_tab(grid: Grid, layout: TableLayout,
+                    lines: Sequence[tuple[int | None, ReviewLine]]) -> list[CellWrite]:
+    """Each line goes to its row; lines without one are appended at the bottom, in order."""
+    wanted: dict[tuple[int, int], CellValue] = {(1, column): name for column, name in layout.added_headers}
+    next_row = max(len(grid), 1) + 1
+    for row, line in lines:
+        if row is None:
+            row, next_row = next_row, next_row + 1
+            wanted[(row, layout.column_of["Client"])] = line.client
+            wanted[(row, layout.column_of["Lead ID"])] = line.lead_id
+        if line.reason is not None:
+            wanted[(row, layout.column_of["Reason"])] = line.reason
+        if line.requested is not None:
+            wanted[(row, layout.column_of["Requested"])] = _local(line.requested)
+        wanted[(row, layout.column_of["Why"])] = line.why
+        wanted[(row, layout.column_of["Decided"])] = _local(line.decided)
+    return _diff(REVIEW_TAB, grid, wanted)
+
+
+def audit_rows(entries: Sequence[LedgerEntry], already: int) -> list[list[CellValue]]:
+    """Audit log rows for the ledger entries not yet in the log (the log holds ``already``)."""
+    return [
+        [entry.run_id, _local(entry.decided_at), entry.client, entry.lead_id, entry.status, entry.rule,
+         entry.credit if entry.status == APPROVED else None,
+         entry.lead_week if entry.status == APPROVED else None]
+        for entry in entries[already:]
+    ]
+
+
+def needs_review(entry: LedgerEntry) -> bool:
+    return entry.kind == "decision" and entry.status == NEEDS_REVIEW

@@ -1,0 +1,546 @@
+"""One sync pass: read every source, decide new requests, commit the ledger, project, write.
+
+The ledger is the commit point. Everything written to a sheet afterwards is a projection
+of (lead log, ledger), so a run that dies after the commit is finished by the next one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import secrets
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+
+from .backends.base import CellValue, CellWrite, Grid, Workbook, WorkbookError
+from .backends.excel import ExcelWorkbook
+from .config import Config, Location
+from .ids import ClientLeadIndex
+from .leads import read_lead_log
+from .ledger import Ledger, LedgerError, NewEntry
+from .model import APPROVED, NEEDS_REVIEW, REJECTED, LedgerEntry, Lead, Problem
+from .money import ZERO
+from .policy import ClientHistory, Request, decide
+from .returns import (AUDIT_COLUMNS, CLIENT_COLUMNS, ENGINE_COLUMNS, REVIEW_COLUMNS, REVIEW_TAB, PastedRow,
+                      ReviewLine, ReviewRow, TabError, TableLayout, audit_rows, needs_review, plan_returns_tab,
+                      plan_review_tab, read_returns_rows, read_review_rows, table_layout)
+from .tracking import Refund, TabLayoutError, group_key, plan_tracking_tab, tab_titles, weekly_figures
+from .weeks import local_date, week_ending
+
+AUDIT_TAB = "Audit log"
+REVIEW_REQUIRED = ("Client", "Lead ID", "Decision")
+REVIEW_ENGINE = ("Reason", "Requested", "Why", "Decided")
+
+
+class RunLockedError(Exception):
+    """Another run holds the workspace."""
+
+
+@dataclass
+class SyncReport:
+    """What one run did (or, with ``dry_run``, would do)."""
+
+    run_id: str
+    as_of: datetime
+    dry_run: bool
+    leads_read: int = 0
+    new_entries: list[NewEntry] = field(default_factory=list)
+    row_statuses: Counter = field(default_factory=Counter)
+    changes: list[tuple[str, CellWrite]] = field(default_factory=list)
+    audit_rows_added: int = 0
+    written: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    failures: list[Problem] = field(default_factory=list)
+
+    @property
+    def credits(self) -> Decimal:
+        return sum((entry.credit for entry in self.new_entries if entry.status == APPROVED), ZERO)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failures else 0
+
+    def fail(self, source: str, message: str) -> None:
+        self.failures.append(Problem(source, message))
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "run": self.run_id,
+            "as_of": self.as_of.isoformat(),
+            "dry_run": self.dry_run,
+            "leads_read": self.leads_read,
+            "decisions": dict(Counter(entry.status for entry in self.new_entries)),
+            "rows_by_status": dict(self.row_statuses),
+            "credits": str(self.credits),
+            "cells_written": 0 if self.dry_run else len(self.changes),
+            "cells_to_write": len(self.changes),
+            "workbooks_written": self.written,
+            "audit_rows_added": self.audit_rows_added,
+            "problems": [str(problem) for problem in self.problems],
+            "errors": [{"source": failure.source, "message": failure.message} for failure in self.failures],
+            "exit_code": self.exit_code,
+        }
+
+
+class LedgerState:
+    """The latest ledger entry per (client, lead), kept current as a run decides."""
+
+    def __init__(self, entries: list[LedgerEntry]) -> None:
+        self.entries = list(entries)
+        self.latest: dict[tuple[str, str], LedgerEntry] = {}
+        self.by_kind: dict[tuple[str, str, str], LedgerEntry] = {}
+        for entry in entries:
+            self._index(entry)
+
+    def _index(self, entry: LedgerEntry) -> None:
+        self.latest[(entry.client, entry.lead_id)] = entry
+        self.by_kind[(entry.client, entry.lead_id, entry.kind)] = entry
+
+    def add(self, new: NewEntry, run_id: str) -> LedgerEntry:
+        entry = LedgerEntry(seq=len(self.entries) + 1, run_id=run_id, **vars_of(new))
+        self.entries.append(entry)
+        self._index(entry)
+        return entry
+
+    def of_client(self, client: str) -> dict[str, LedgerEntry]:
+        return {lead: entry for (owner, lead), entry in self.latest.items() if owner == client}
+
+
+def vars_of(entry: NewEntry) -> dict[str, Any]:
+    return {name: getattr(entry, name) for name in NewEntry.__dataclass_fields__}
+
+
+@dataclass
+class ReturnsSource:
+    client: str
+    location: Location
+    workbook: Workbook
+    tab: str
+    grid: Grid
+    layout: TableLayout
+    rows: list[PastedRow]
+    header_writes: list[CellWrite]
+    tab_exists: bool
+
+
+def _label(path: Path, config: Config) -> str:
+    try:
+        return str(path.relative_to(config.base_dir))
+    except ValueError:
+        return str(path)
+
+
+def open_workbook(config: Config, excel: Path | None, google: str | None, *, create: bool = False) -> Workbook:
+    if excel is not None:
+        return ExcelWorkbook(excel, create=create, label=_label(excel, config))
+    from .backends.google import open_google_workbook
+
+    return open_google_workbook(google, config.credentials_file,
+                                retry_budget_seconds=config.google.retry_budget_seconds)
+
+
+def _enter(stack: ExitStack, workbook: Workbook) -> Workbook:
+    """Hold a workbook (and its lock, for Excel) until the run ends."""
+    return stack.enter_context(workbook) if hasattr(workbook, "__enter__") else workbook
+
+
+def _with_table(grid: Grid | None, tab: str, columns: tuple[str, ...], required: tuple[str, ...],
+                engine: tuple[str, ...]) -> tuple[Grid, TableLayout, list[CellWrite]]:
+    """A table's grid and layout; a missing tab is treated as a fresh one with all headers."""
+    if grid is None or not grid or not any(cell not in (None, "") for cell in grid[0]):
+        fresh = [list(columns)]
+        layout = table_layout(fresh, required, engine, tab)
+        return fresh, layout, [CellWrite(tab, 1, column, name) for column, name in enumerate(columns, start=1)]
+    return grid, table_layout(grid, required, engine, tab), []
+
+
+def _client_of(lead: Lead, names: dict[str, str]) -> str:
+    return names.get(lead.client.casefold(), lead.client)
+
+
+def _review_key(row: ReviewRow, names: dict[str, str], indexes: dict[str, ClientLeadIndex]
+                ) -> tuple[tuple[str, str] | None, str]:
+    client = names.get(row.client.casefold())
+    if client is None:
+        return None, f"No client named {row.client!r} in the config."
+    from .ids import split_pasted
+
+    tokens = split_pasted(row.lead_text)
+    match = indexes[client].match(tokens[0]) if len(tokens) == 1 else None
+    if match is None or match.lead_id is None:
+        return None, f"No lead {row.lead_text!r} was delivered to {client}."
+    return (client, match.lead_id), ""
+
+
+def _goodwill_why(row: ReviewRow, latest: LedgerEntry | None) -> str:
+    if latest is not None and latest.status == APPROVED:
+        return f"Already approved ({latest.rule}) on {latest.decided_at:%Y-%m-%d}; no further credit."
+    if row.decision == "Reject":
+        return "Nothing to reject: only requests waiting for review can be rejected here."
+    return "Type Approve in Decision to grant this return as a goodwill credit."
+
+
+class Sync:
+    """One run over a config. ``Sync(config, ...).run()`` returns a :class:`SyncReport`."""
+
+    def __init__(self, config: Config, *, as_of: datetime | None = None, dry_run: bool = False,
+                 on_step: Callable[[str], None] | None = None) -> None:
+        self.config = config
+        now = datetime.now(config.zone)
+        self.as_of = (as_of.replace(tzinfo=config.zone) if as_of and as_of.tzinfo is None else as_of) or now
+        self.started_at = now
+        self.run_id = f"{self.as_of:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+        self.report = SyncReport(self.run_id, self.as_of, dry_run)
+        self.on_step = on_step or (lambda step: None)
+        self.cash_week = week_ending(local_date(self.as_of, config.zone), config.week_end_weekday)
+
+    def run(self) -> SyncReport:
+        with self._workspace_lock(), ExitStack() as stack:
+            self._run(stack)
+        return self.report
+
+    @contextmanager
+    def _workspace_lock(self) -> Iterator[None]:
+        path = self.config.ledger.path
+        lock = FileLock(path.with_name(f".{path.name}.sheets-sync.lock"), timeout=5)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            lock.acquire()
+        except Timeout:
+            raise RunLockedError(f"Another sheets-sync run is using ledger {path}; this run did nothing. "
+                                 "Try again when it ends.") from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _read_leads(self) -> list[Lead] | None:
+        self.on_step("Reading the lead log")
+        leads_config = self.config.leads
+        try:
+            leads, problems = read_lead_log(
+                leads_config, self.config.zone,
+                open_google=lambda sheet: open_workbook(self.config, None, sheet))
+        except WorkbookError as error:
+            self.report.fail(leads_config.describe(), str(error))
+            return None
+        self.report.problems.extend(problems)
+        self.report.leads_read = len(leads)
+        return leads
+
+    def _open_ledger(self) -> Ledger:
+        path = self.config.ledger.path
+        if self.report.dry_run and not path.exists():
+            return Ledger(Path(":memory:"))
+        return Ledger(path)
+
+    def _read_returns(self, stack: ExitStack, client: str, location: Location,
+                      index: ClientLeadIndex) -> ReturnsSource | None:
+        tab = location.tab or "Returns"
+        try:
+            workbook = _enter(stack, open_workbook(self.config, location.excel, location.google))
+            grid = workbook.read([tab]).get(tab)
+            tab_exists = grid is not None
+            grid, layout, header_writes = _with_table(grid, tab, (*CLIENT_COLUMNS, *ENGINE_COLUMNS),
+                                                      ("Lead ID", "Reason"), ENGINE_COLUMNS)
+        except (WorkbookError, TabError) as error:
+            self.report.fail(f"{client} returns ({location.describe()})", str(error))
+            return None
+        return ReturnsSource(client, location, workbook, tab, grid, layout, read_returns_rows(grid, layout, index),
+                             header_writes, tab_exists)
+
+    # -- the run ---------------------------------------------------------------------------
+
+    def _run(self, stack: ExitStack) -> None:
+        config = self.config
+        leads = self._read_leads()
+        if leads is None:
+            return
+        ledger = stack.enter_context(self._open_ledger())
+        state = LedgerState(ledger.entries())
+        sightings = ledger.sightings()
+
+        names = {name.casefold(): name for name in config.clients}
+        leads_by_client: dict[str, list[Lead]] = defaultdict(list)
+        for lead in leads:
+            leads_by_client[_client_of(lead, names)].append(lead)
+        lead_by_id = {lead.lead_id: lead for lead in leads}
+        indexes = {client: ClientLeadIndex(lead.lead_id for lead in leads_by_client.get(client, []))
+                   for client in config.clients}
+
+        self.on_step("Reading the tracking workbook")
+        groups = {group_key(lead, config.tracking.group_by) for lead in leads}
+        titles = tab_titles(groups)
+        tracking, tracking_grids = self._read_tracking(stack, [REVIEW_TAB, AUDIT_TAB, *titles.values()])
+
+        sources = []
+        for client, client_config in config.clients.items():
+            self.on_step(f"Reading returns of {client}")
+            source = self._read_returns(stack, client, client_config.returns, indexes[client])
+            if source is not None:
+                sources.append(source)
+
+        review_grid, review_layout, review_header = _with_table(
+            tracking_grids.get(REVIEW_TAB) if tracking else [], REVIEW_TAB, REVIEW_COLUMNS, REVIEW_REQUIRED,
+            REVIEW_ENGINE)
+        review_rows = read_review_rows(review_grid, review_layout)
+        review_keys = [_review_key(row, names, indexes) for row in review_rows]
+
+        self.on_step("Deciding")
+        histories = self._histories(leads_by_client, lead_by_id, state)
+        self._settle_reviews(review_rows, review_keys, state, lead_by_id, histories)
+        new_sightings = self._decide_requests(sources, state, sightings, lead_by_id, histories)
+        for client, key, seen in new_sightings:
+            sightings.setdefault((client, key), seen)
+
+        if not self.report.dry_run and (self.report.new_entries or new_sightings):
+            try:
+                ledger.record_run(self.run_id, self.started_at, self.as_of, self.report.new_entries, new_sightings)
+            except LedgerError as error:
+                self.report.fail(str(ledger.path), str(error))
+                return
+
+        self.on_step("Writing returns tabs")
+        for source in sources:
+            self._project_returns(source, state, sightings)
+        if tracking is not None:
+            self.on_step("Writing the tracking workbook")
+            self._project_tracking(tracking, tracking_grids, titles, leads, lead_by_id, state,
+                                   review_grid, review_layout, review_header, review_rows, review_keys)
+            if config.tracking.excel is not None and not self.report.dry_run:
+                self.report.audit_rows_added = append_audit_csv(config.audit_csv, state.entries)
+
+    def _read_tracking(self, stack: ExitStack, tabs: list[str]) -> tuple[Workbook | None, dict[str, Grid]]:
+        tracking = self.config.tracking
+        try:
+            workbook = _enter(stack, open_workbook(self.config, tracking.excel, tracking.google, create=True))
+            return workbook, workbook.read(tabs)
+        except WorkbookError as error:
+            self.report.fail(f"tracking ({tracking.excel or tracking.google})", str(error))
+            return None, {}
+
+    def _histories(self, leads_by_client: dict[str, list[Lead]], lead_by_id: dict[str, Lead],
+                   state: LedgerState) -> dict[str, ClientHistory]:
+        histories = {client: ClientHistory(sorted(lead.delivered_on for lead in client_leads))
+                     for client, client_leads in leads_by_client.items()}
+        for entry in state.entries:
+            lead = lead_by_id.get(entry.lead_id)
+            if entry.status == APPROVED and lead is not None and entry.client in histories:
+                histories[entry.client].approve(lead)
+        return histories
+
+    def _entry(self, client: str, lead: Lead, kind: str, status: str, rule: str, detail: str, reason: str,
+               first_seen: datetime) -> NewEntry:
+        config = self.config
+        return NewEntry(
+            client=client, lead_id=lead.lead_id, kind=kind, status=status, rule=rule, detail=detail, reason=reason,
+            credit=lead.price if status == APPROVED else ZERO, credit_type=config.policy_for(client).credit,
+            first_seen=first_seen, decided_at=self.as_of,
+            lead_week=week_ending(lead.delivered_on, config.week_end_weekday), cash_week=self.cash_week)
+
+    def _record(self, entry: NewEntry, state: LedgerState) -> None:
+        self.report.new_entries.append(entry)
+        state.add(entry, self.run_id)
+
+    def _settle_reviews(self, rows: list[ReviewRow], keys: list[tuple[tuple[str, str] | None, str]],
+                        state: LedgerState, lead_by_id: dict[str, Lead],
+                        histories: dict[str, ClientHistory]) -> None:
+        """Operator decisions typed on the Review tab become review or override entries."""
+        for row, (key, _) in zip(rows, keys):
+            if key is None or not row.decision:
+                continue
+            latest = state.latest.get(key)
+            lead = lead_by_id[key[1]]
+            when = f"{self.as_of:%Y-%m-%d}"
+            if latest is not None and needs_review(latest):
+                approve = row.decision == "Approve"
+                entry = self._entry(
+                    key[0], lead, "review", APPROVED if approve else REJECTED, "operator_review",
+                    f"{'Approved' if approve else 'Rejected'} on review by the operator on {when}.",
+                    latest.reason, latest.first_seen)
+            elif row.decision == "Approve" and (latest is None or latest.status == REJECTED) \
+                    and (key[0], key[1], "override") not in state.by_kind:
+                before = f" (the policy had said: {latest.detail})" if latest else ""
+                entry = self._entry(key[0], lead, "override", APPROVED, "operator_override",
+                                    f"Approved by the operator as a goodwill credit on {when}{before}",
+                                    latest.reason if latest else "", latest.first_seen if latest else self.as_of)
+            else:
+                continue
+            self._record(entry, state)
+            if entry.status == APPROVED and key[0] in histories:
+                histories[key[0]].approve(lead)
+
+    def _decide_requests(self, sources: list[ReturnsSource], state: LedgerState,
+                         sightings: dict[tuple[str, str], datetime], lead_by_id: dict[str, Lead],
+                         histories: dict[str, ClientHistory]) -> list[tuple[str, str, datetime]]:
+        """New requests, in config order of clients then row order (SPEC §3)."""
+        new_sightings = []
+        for source in sources:
+            policy = self.config.policy_for(source.client)
+            history = histories.setdefault(source.client, ClientHistory([]))
+            for row in source.rows:
+                for token in row.tokens:
+                    if (source.client, token.key) not in sightings:
+                        sightings[(source.client, token.key)] = self.as_of
+                        new_sightings.append((source.client, token.key, self.as_of))
+                    if token.lead_id is None or token.duplicate_of_row is not None:
+                        continue
+                    if (source.client, token.lead_id) in state.latest:
+                        continue
+                    lead = lead_by_id[token.lead_id]
+                    first_seen = sightings[(source.client, token.key)]
+                    request = Request(source.client, lead, row.reason, local_date(first_seen, self.config.zone),
+                                      self.config.currency)
+                    verdict = decide(request, policy, history)
+                    self._record(self._entry(source.client, lead, "decision", verdict.status, verdict.rule,
+                                             verdict.detail, row.reason, first_seen), state)
+        return new_sightings
+
+    # -- projecting and writing -------------------------------------------------------------
+
+    def _write(self, workbook: Workbook, writes: list[CellWrite], new_tabs: list[str], source: str) -> None:
+        self.report.changes.extend((workbook.label, write) for write in writes)
+        if self.report.dry_run or (not writes and not new_tabs):
+            return
+        try:
+            workbook.write(writes, new_tabs)
+            self.report.written.append(workbook.label)
+        except WorkbookError as error:
+            self.report.fail(source, str(error))
+
+    def _project_returns(self, source: ReturnsSource, state: LedgerState,
+                         sightings: dict[tuple[str, str], datetime]) -> None:
+        seen = {key: moment.astimezone(self.config.zone) for (client, key), moment in sightings.items()
+                if client == source.client}
+        writes = source.header_writes + plan_returns_tab(source.tab, source.grid, source.layout, source.rows,
+                                                         state.of_client(source.client), seen)
+        for write in writes:
+            if write.col == source.layout.column_of["Status"] and write.row > 1 and write.value:
+                self.report.row_statuses[write.value] += 1
+        new_tabs = [] if source.tab_exists else [source.tab]
+        self._write(source.workbook, writes, new_tabs, f"{source.client} returns ({source.location.describe()})")
+
+    def _project_tracking(self, tracking: Workbook, grids: dict[str, Grid], titles: dict, leads: list[Lead],
+                          lead_by_id: dict[str, Lead], state: LedgerState, review_grid: Grid,
+                          review_layout: TableLayout, review_header: list[CellWrite], review_rows: list[ReviewRow],
+                          review_keys: list) -> None:
+        config = self.config
+        refunds = []
+        for entry in state.entries:
+            if entry.status != APPROVED:
+                continue
+            lead = lead_by_id.get(entry.lead_id)
+            if lead is None:
+                self.report.problems.append(Problem(
+                    "ledger", f"approved lead {entry.lead_id} of {entry.client} is no longer in the lead log; "
+                              "its refund is not shown on a tracking tab"))
+                continue
+            refunds.append(Refund(lead, entry.credit, entry.cash_week))
+        figures = weekly_figures(leads, refunds, config.tracking.group_by, config.week_end_weekday)
+        writes: list[CellWrite] = []
+        new_tabs = []
+        for key, title in sorted(titles.items(), key=lambda item: item[1]):
+            try:
+                writes += plan_tracking_tab(title, grids.get(title, []), figures.get(key, {}),
+                                            config.week_end_weekday)
+            except TabLayoutError as error:
+                self.report.fail(f"tracking tab {title}", str(error))
+                continue
+            if title not in grids:
+                new_tabs.append(title)
+        writes += review_header + plan_review_tab(review_grid, review_layout,
+                                                  self._review_lines(state, review_rows, review_keys))
+        if REVIEW_TAB not in grids:
+            new_tabs.append(REVIEW_TAB)
+        if config.tracking.google is not None:
+            audit_writes = self._audit_tab_writes(grids.get(AUDIT_TAB), state)
+            if AUDIT_TAB not in grids:
+                new_tabs.append(AUDIT_TAB)
+            writes += audit_writes
+        self._write(tracking, writes, new_tabs, f"tracking ({tracking.label})")
+
+    def _review_lines(self, state: LedgerState, rows: list[ReviewRow], keys: list) -> list[tuple[int | None, ReviewLine]]:
+        row_of: dict[tuple[str, str], int] = {}
+        lines: list[tuple[int | None, ReviewLine]] = []
+        for row, (key, problem) in zip(rows, keys):
+            if key is None:
+                lines.append((row.row, ReviewLine(row.client, row.lead_text, None, None, problem, None)))
+            elif key not in row_of:
+                row_of[key] = row.row
+        for entry in state.entries:
+            if not needs_review(entry):
+                continue
+            key = (entry.client, entry.lead_id)
+            outcome = state.by_kind.get((*key, "review"))
+            lines.append((row_of.pop(key, None), ReviewLine(
+                entry.client, entry.lead_id, entry.reason, entry.first_seen,
+                outcome.detail if outcome else entry.detail, outcome.decided_at if outcome else None)))
+        rows_by_number = {row.row: row for row in rows}
+        for key, number in row_of.items():
+            override = state.by_kind.get((*key, "override"))
+            why = override.detail if override else _goodwill_why(rows_by_number[number], state.latest.get(key))
+            lines.append((number, ReviewLine(key[0], key[1], None, None, why, override.decided_at if override else None)))
+        return lines
+
+    def _audit_tab_writes(self, grid: Grid | None, state: LedgerState) -> list[CellWrite]:
+        """On Google the audit log is a tab; new entries go to explicit rows below the last,
+        so a retried write can never add a row twice."""
+        used = len(grid or [])
+        rows = ([list(AUDIT_COLUMNS)] if not used else []) + audit_rows(state.entries, max(used - 1, 0))
+        self.report.audit_rows_added = len(rows) - (0 if used else 1)
+        return [CellWrite(AUDIT_TAB, used + offset, column, value)
+                for offset, cells in enumerate(rows, start=1) for column, value in enumerate(cells, start=1)
+                if value is not None]
+
+
+def _csv_text(value: CellValue) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return str(value) if not hasattr(value, "isoformat") else value.isoformat()
+
+
+def append_audit_csv(path: Path, entries: list[LedgerEntry]) -> int:
+    """Append the ledger entries the CSV does not hold yet; returns how many were added.
+
+    A line cut off by a killed run is dropped first, so the file only ever holds whole rows
+    in ledger order and its row count says which entries it has.
+    """
+    existing = path.read_bytes() if path.exists() else b""
+    if existing and not existing.endswith(b"\n"):
+        existing = existing[: existing.rfind(b"\n") + 1]
+        with path.open("r+b") as handle:
+            handle.truncate(len(existing))
+    already = max(len(list(csv.reader(io.StringIO(existing.decode("utf-8-sig"))))) - 1, 0)
+    rows = audit_rows(entries, already)
+    if not rows and existing:
+        return 0
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    if not existing:
+        writer.writerow(AUDIT_COLUMNS)
+    writer.writerows([[_csv_text(value) for value in row] for row in rows])
+    with path.open("ab") as handle:
+        handle.write(buffer.getvalue().encode("utf-8"))
+        handle.flush()
+        os.fsync(handle.fileno())
+    return len(rows)
+
+
+def run_sync(config: Config, *, as_of: datetime | None = None, dry_run: bool = False,
+             on_step: Callable[[str], None] | None = None) -> SyncReport:
+    """One sync pass over ``config``. Raises only :class:`RunLockedError` and ledger errors;
+    every source problem is reported in the returned :class:`SyncReport`."""
+    return Sync(config, as_of=as_of, dry_run=dry_run, on_step=on_step).run()
