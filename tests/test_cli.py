@@ -1,0 +1,79 @@
+"""The command line as an operator and a scheduler use it."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from openpyxl import load_workbook
+from typer.testing import CliRunner
+
+from sheets_sync.cli import app
+
+from conftest import Workspace
+
+runner = CliRunner()
+
+
+def test_every_command_has_help() -> None:
+    for command in ("run", "check", "init", "demo"):
+        result = runner.invoke(app, [command, "--help"])
+        assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_demo_builds_a_workspace_and_a_second_run_changes_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "demo"
+    result = runner.invoke(app, ["demo", str(target)])
+    assert result.exit_code == 0, result.output
+    assert "tracking.xlsx" in result.output
+    book = load_workbook(target / "tracking.xlsx")
+    assert {"Solar UK", "Home-Garden US", "Review"} <= set(book.sheetnames)
+    statuses = {row[3] for row in load_workbook(target / "returns" / "zenith.xlsx")["Returns"].iter_rows(
+        min_row=2, values_only=True)}
+    assert {"Approved", "Rejected", "Needs review", "Mixed", "Duplicate request", "Unknown lead ID"} <= statuses
+    again = runner.invoke(app, ["run", "--config", str(target / "config.yaml"), "--json"])
+    summary = json.loads(again.output)
+    assert again.exit_code == 0 and summary["cells_written"] == 0 and summary["decisions"] == {}
+
+
+def test_init_writes_templates_that_check_accepts(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["init", str(tmp_path / "new")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "new" / "returns" / "example.xlsx").exists()
+    header = [cell.value for cell in load_workbook(tmp_path / "new" / "returns" / "example.xlsx")["Returns"][1]]
+    assert header == ["Lead ID", "Reason", "Note", "Status", "Detail", "Credit", "Week restated", "First seen"]
+    checked = runner.invoke(app, ["check", "--config", str(tmp_path / "new" / "config.yaml")])
+    assert checked.exit_code == 0, checked.output
+    again = runner.invoke(app, ["init", str(tmp_path / "new")])
+    assert again.exit_code == 2 and "never overwrites" in again.output
+
+
+def test_scheduled_run_prints_json_and_exit_code_1_when_a_source_fails(workspace: Workspace) -> None:
+    workspace.lead("1", "2024-02-12 10:00", "Acme")
+    workspace.lead("2", "2024-02-12 10:00", "Zenith")
+    workspace.client("Acme", [["1", "wrong number"]])
+    broken = workspace.client("Zenith", [["2", "wrong number"]])
+    workspace.write()
+    broken.write_bytes(b"this is not a workbook")
+    result = subprocess.run([sys.executable, "-m", "sheets_sync", "run", "--config", str(workspace.config_path),
+                             "--json", "--as-of", "2024-02-13T10:00"], capture_output=True, text=True)
+    assert result.returncode == 1, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["decisions"] == {"Approved": 1}
+    assert summary["errors"][0]["source"].startswith("Zenith returns")
+    assert "cannot be opened as an Excel workbook" in summary["errors"][0]["message"]
+    assert "Traceback" not in result.stderr
+    assert workspace.returns("Acme")[0]["Status"] == "Approved"
+
+
+def test_plain_run_prints_one_line_and_dry_run_lists_changes(workspace: Workspace) -> None:
+    workspace.lead("1", "2024-02-12 10:00", "Acme")
+    workspace.client("Acme", [["1", "wrong number"]])
+    workspace.write()
+    command = [sys.executable, "-m", "sheets_sync", "run", "--config", str(workspace.config_path),
+               "--as-of", "2024-02-13T10:00"]
+    dry = subprocess.run(command + ["--dry-run"], capture_output=True, text=True)
+    assert dry.returncode == 0 and "Approved" in dry.stdout and "Dry run" in dry.stdout
+    assert not (workspace.root / "ledger.sqlite").exists() and not (workspace.root / "tracking.xlsx").exists()
+    real = subprocess.run(command, capture_output=True, text=True)
+    assert real.returncode == 0 and real.stdout.count("\n") == 1 and "1 Approved" in real.stdout

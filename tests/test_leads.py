@@ -1,0 +1,62 @@
+"""Lead log readers: Excel (calamine), CSV; bad rows reported and left out."""
+
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sheets_sync.config import LeadsConfig
+from sheets_sync.leads import read_lead_log
+
+from conftest import LEAD_HEADERS, write_xlsx
+
+ZONE = ZoneInfo("America/New_York")
+
+
+def test_excel_lead_log_keeps_ids_as_text_and_money_exact(tmp_path: Path) -> None:
+    path = write_xlsx(tmp_path / "leads.xlsx", {"Leads": [
+        LEAD_HEADERS,
+        ["000123", datetime(2024, 2, 12, 10, 0), "Acme", "Solar", "US", 33.35, 10.1, "A"],
+        ["123", "2024-02-12T23:30:00-05:00", "Acme", "Solar", "US", "12.5", None, "A"],
+        [4567, "2024-02-13", " Acme ", "Solar", "US", 1, 0, ""],
+    ]})
+    leads, problems = read_lead_log(LeadsConfig(excel=path, tab="Leads"), ZONE)
+    assert problems == []
+    assert [lead.lead_id for lead in leads] == ["000123", "123", "4567"]
+    assert [lead.price for lead in leads] == [Decimal("33.35"), Decimal("12.50"), Decimal("1.00")]
+    assert leads[0].cost == Decimal("10.10") and leads[1].cost == Decimal("0.00")
+    assert leads[1].delivered_on.isoformat() == "2024-02-12"
+    assert leads[2].client == "Acme"
+
+
+def test_bad_rows_are_reported_with_row_numbers_and_left_out(tmp_path: Path) -> None:
+    path = tmp_path / "leads.csv"
+    path.write_text(
+        "Lead ID,Delivered At,Client,Vertical,Country,Price\n"
+        "A1,2024-02-12 10:00,Acme,Solar,US,10.00\n"
+        ",2024-02-12 10:00,Acme,Solar,US,10.00\n"
+        "A2,yesterday,Acme,Solar,US,10.00\n"
+        "A3,2024-02-12 10:00,Acme,Solar,US,ten\n"
+        "A1,2024-02-13 10:00,Acme,Solar,US,11.00\n"
+        "A4,2024-02-12 10:00,Acme,Solar,US,-5\n"
+        "\n"
+        "A5,2024-02-12 10:00,,Solar,US,5\n"
+        "A6,2024-02-14 08:00,Acme,Solar,US,\"1,234.50\"\n",
+        encoding="utf-8",
+    )
+    leads, problems = read_lead_log(LeadsConfig(csv=path, tab=None), ZONE)
+    assert [lead.lead_id for lead in leads] == ["A1", "A6"]
+    assert leads[1].price == Decimal("1234.50")
+    assert [(problem.row, problem.message.split(" ")[0]) for problem in problems] == [
+        (3, "no"), (4, "Delivered"), (5, "Price"), (6, "Lead"), (7, "Price"), (9, "no")]
+    assert "already on row 2" in problems[3].message
+
+
+def test_header_mapping_and_a_missing_column(tmp_path: Path) -> None:
+    path = tmp_path / "leads.csv"
+    path.write_text("ID,When,Buyer,Vertical,Country,Price\nA1,2024-02-12,Acme,Solar,US,1\n", encoding="utf-8")
+    leads, problems = read_lead_log(LeadsConfig(csv=path, tab=None, columns={"lead_id": "ID", "delivered_at": "When",
+                                                                             "client": "Buyer"}), ZONE)
+    assert [lead.client for lead in leads] == ["Acme"] and problems == []
+    leads, problems = read_lead_log(LeadsConfig(csv=path, tab=None), ZONE)
+    assert leads == [] and "'Lead ID'" in problems[0].message and "leads.columns" in problems[0].message
