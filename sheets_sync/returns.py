@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from .backends.base import CellValue, CellWrite, Grid, cells_equal, grid_cell
+from .backends.base import CellValue, CellWrite, Grid, TabSpec, cells_equal, grid_cell
 from .ids import ClientLeadIndex, ledger_key, split_pasted
 from .model import APPROVED, DUPLICATE, MIXED, NEEDS_REVIEW, UNKNOWN, LedgerEntry
 from .money import ZERO
@@ -22,6 +22,15 @@ ENGINE_COLUMNS = ("Status", "Detail", "Credit", "Week restated", "First seen")
 REVIEW_TAB = "Review"
 REVIEW_COLUMNS = ("Client", "Lead ID", "Reason", "Requested", "Why", "Decision", "Decided")
 AUDIT_COLUMNS = ("Run", "Time", "Client", "Lead ID", "Status", "Rule", "Credit", "Week restated")
+MONEY, DATE, DATE_TIME = "#,##0.00", "yyyy-mm-dd", "yyyy-mm-dd hh:mm"
+RETURNS_FORMATS = {"Credit": MONEY, "Week restated": DATE, "First seen": DATE_TIME}
+REVIEW_FORMATS = {"Requested": DATE_TIME, "Decided": DATE_TIME}
+REVIEW_TAB_SPEC = TabSpec(REVIEW_TAB, column_widths=((1, 22), (2, 14), (3, 24), (4, 17), (5, 60), (6, 10), (7, 17)))
+
+
+def returns_tab_spec(title: str) -> TabSpec:
+    """A returns tab the engine creates: header frozen, room for the Detail sentences."""
+    return TabSpec(title, column_widths=((1, 16), (2, 24), (3, 20), (4, 16), (5, 60), (6, 10), (7, 14), (8, 17)))
 
 
 class TabError(ValueError):
@@ -171,9 +180,16 @@ def row_cells(outcomes: Sequence[tuple[PastedToken, TokenOutcome]]) -> dict[str,
     }
 
 
-def _diff(tab: str, grid: Grid, wanted: Mapping[tuple[int, int], CellValue]) -> list[CellWrite]:
-    return [CellWrite(tab, row, column, value) for (row, column), value in sorted(wanted.items())
+def _diff(tab: str, grid: Grid, wanted: Mapping[tuple[int, int], CellValue],
+          format_of_column: Mapping[int, str]) -> list[CellWrite]:
+    return [CellWrite(tab, row, column, value, format_of_column.get(column) if row > 1 else None)
+            for (row, column), value in sorted(wanted.items())
             if not cells_equal(value, grid_cell(grid, row, column))]
+
+
+def _formats(layout: TableLayout, by_name: Mapping[str, str]) -> dict[int, str]:
+    return {layout.column_of[name]: number_format for name, number_format in by_name.items()
+            if name in layout.column_of}
 
 
 def plan_returns_tab(tab: str, grid: Grid, layout: TableLayout, rows: Iterable[PastedRow],
@@ -192,7 +208,7 @@ def plan_returns_tab(tab: str, grid: Grid, layout: TableLayout, rows: Iterable[P
         if number not in listed:
             for name in ENGINE_COLUMNS:
                 wanted[(number, layout.column_of[name])] = None
-    return _diff(tab, grid, wanted)
+    return _diff(tab, grid, wanted, _formats(layout, RETURNS_FORMATS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,7 +261,7 @@ def plan_review_tab(grid: Grid, layout: TableLayout,
             wanted[(row, layout.column_of["Requested"])] = _local(line.requested)
         wanted[(row, layout.column_of["Why"])] = line.why
         wanted[(row, layout.column_of["Decided"])] = _local(line.decided)
-    return _diff(REVIEW_TAB, grid, wanted)
+    return _diff(REVIEW_TAB, grid, wanted, _formats(layout, REVIEW_FORMATS))
 
 
 def audit_rows(entries: Sequence[LedgerEntry], already: int) -> list[list[CellValue]]:

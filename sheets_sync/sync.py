@@ -30,10 +30,12 @@ from .ledger import Ledger, LedgerError, NewEntry
 from .model import APPROVED, NEEDS_REVIEW, REJECTED, LedgerEntry, Lead, Problem
 from .money import ZERO
 from .policy import ClientHistory, Request, decide
-from .returns import (AUDIT_COLUMNS, CLIENT_COLUMNS, ENGINE_COLUMNS, REVIEW_COLUMNS, REVIEW_TAB, PastedRow,
-                      ReviewLine, ReviewRow, TabError, TableLayout, audit_rows, needs_review, plan_returns_tab,
-                      plan_review_tab, read_returns_rows, read_review_rows, table_layout)
-from .tracking import Refund, TabLayoutError, group_key, plan_tracking_tab, tab_titles, weekly_figures
+from .returns import (AUDIT_COLUMNS, CLIENT_COLUMNS, ENGINE_COLUMNS, REVIEW_COLUMNS, REVIEW_TAB, REVIEW_TAB_SPEC,
+                      PastedRow, ReviewLine, ReviewRow, TabError, TableLayout, audit_rows, needs_review,
+                      plan_returns_tab, plan_review_tab, read_returns_rows, read_review_rows, returns_tab_spec,
+                      table_layout)
+from .tracking import (Refund, TabLayoutError, group_key, plan_tracking_tab, tab_titles, tracking_tab_spec,
+                       weekly_figures)
 from .weeks import local_date, week_ending
 
 AUDIT_TAB = "Audit log"
@@ -428,7 +430,7 @@ class Sync:
         for write in writes:
             if write.col == source.layout.column_of["Status"] and write.row > 1 and write.value:
                 self.report.row_statuses[write.value] += 1
-        new_tabs = [] if source.tab_exists else [source.tab]
+        new_tabs = [] if source.tab_exists else [returns_tab_spec(source.tab)]
         self._write(source.workbook, writes, new_tabs, f"{source.client} returns ({source.location.describe()})")
 
     def _project_tracking(self, tracking: Workbook, grids: dict[str, Grid], titles: dict, leads: list[Lead],
@@ -458,11 +460,11 @@ class Sync:
                 self.report.fail(f"tracking tab {title}", str(error))
                 continue
             if title not in grids:
-                new_tabs.append(title)
+                new_tabs.append(tracking_tab_spec(title))
         writes += review_header + plan_review_tab(review_grid, review_layout,
                                                   self._review_lines(state, review_rows, review_keys))
         if REVIEW_TAB not in grids:
-            new_tabs.append(REVIEW_TAB)
+            new_tabs.append(REVIEW_TAB_SPEC)
         if config.tracking.google is not None:
             audit_writes = self._audit_tab_writes(grids.get(AUDIT_TAB), state)
             if AUDIT_TAB not in grids:

@@ -13,12 +13,16 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from .backends.base import CellValue, CellWrite, Formula, Grid, cell_as_date, cells_equal, column_letter, grid_cell
+from .backends.base import (CellValue, CellWrite, Formula, Grid, TabSpec, cell_as_date, cells_equal, column_letter,
+                            grid_cell)
 from .model import Lead
 from .money import ZERO
 from .weeks import week_ending, weeks_between
 
 ENGINE, FORMULA, INPUT = "engine", "formula", "operator input"
+
+
+COUNT, MONEY, PERCENT, DATE = "#,##0", "#,##0.00", "0.0%", "yyyy-mm-dd"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,27 +32,35 @@ class Metric:
     source: str
     """For engine rows the :class:`WeekFigures` field; for formula rows a template whose
     ``{Label}`` placeholders become the cell of that row in the same week column."""
+    number_format: str
 
 
 METRICS: tuple[Metric, ...] = (
-    Metric("Leads delivered", ENGINE, "delivered"),
-    Metric("Gross revenue", ENGINE, "gross_revenue"),
-    Metric("Lead cost", ENGINE, "lead_cost"),
-    Metric("Refunded leads", ENGINE, "refunded_leads"),
-    Metric("Refunds", ENGINE, "refunds"),
-    Metric("Net leads", FORMULA, "{Leads delivered}-{Refunded leads}"),
-    Metric("Net revenue", FORMULA, "{Gross revenue}-{Refunds}"),
-    Metric("Refund rate", FORMULA, 'IF({Leads delivered}=0,"",{Refunded leads}/{Leads delivered})'),
-    Metric("Ad spend", INPUT, ""),
-    Metric("Impressions", INPUT, ""),
-    Metric("Clicks", INPUT, ""),
-    Metric("CTR", FORMULA, 'IF({Impressions}=0,"",{Clicks}/{Impressions})'),
-    Metric("CPR", FORMULA, 'IF({Net leads}=0,"",({Ad spend}+{Lead cost})/{Net leads})'),
-    Metric("Gross profit", FORMULA, "{Net revenue}-{Lead cost}-{Ad spend}"),
-    Metric("Margin", FORMULA, 'IF({Net revenue}=0,"",{Gross profit}/{Net revenue})'),
-    Metric("Refunds reported (cash view)", ENGINE, "refunds_cash_view"),
+    Metric("Leads delivered", ENGINE, "delivered", COUNT),
+    Metric("Gross revenue", ENGINE, "gross_revenue", MONEY),
+    Metric("Lead cost", ENGINE, "lead_cost", MONEY),
+    Metric("Refunded leads", ENGINE, "refunded_leads", COUNT),
+    Metric("Refunds", ENGINE, "refunds", MONEY),
+    Metric("Net leads", FORMULA, "{Leads delivered}-{Refunded leads}", COUNT),
+    Metric("Net revenue", FORMULA, "{Gross revenue}-{Refunds}", MONEY),
+    Metric("Refund rate", FORMULA, 'IF({Leads delivered}=0,"",{Refunded leads}/{Leads delivered})', PERCENT),
+    Metric("Ad spend", INPUT, "", MONEY),
+    Metric("Impressions", INPUT, "", COUNT),
+    Metric("Clicks", INPUT, "", COUNT),
+    Metric("CTR", FORMULA, 'IF({Impressions}=0,"",{Clicks}/{Impressions})', PERCENT),
+    Metric("CPR", FORMULA, 'IF({Net leads}=0,"",({Ad spend}+{Lead cost})/{Net leads})', MONEY),
+    Metric("Gross profit", FORMULA, "{Net revenue}-{Lead cost}-{Ad spend}", MONEY),
+    Metric("Margin", FORMULA, 'IF({Net revenue}=0,"",{Gross profit}/{Net revenue})', PERCENT),
+    Metric("Refunds reported (cash view)", ENGINE, "refunds_cash_view", MONEY),
 )
 HEADER_LABEL = "Metric"
+LABEL_WIDTH, WEEK_WIDTH = 30, 12
+
+
+def tracking_tab_spec(title: str) -> TabSpec:
+    """New tracking tabs: header row and label column frozen, dates and labels readable."""
+    return TabSpec(title, frozen_rows=1, frozen_columns=1, column_widths=((1, LABEL_WIDTH),),
+                   default_width=WEEK_WIDTH)
 RESERVED_TABS = ("Review", "Dashboard", "Audit log")
 _PLACEHOLDER = re.compile(r"\{([^}]+)\}")
 _INVALID_TITLE_CHARS = re.compile(r"[\[\]:*?/\\]")
@@ -175,6 +187,7 @@ def plan_tracking_tab(title: str, grid: Grid, figures: dict[date, WeekFigures],
 
     wanted: dict[tuple[int, int], CellValue] = {(1, 1): HEADER_LABEL}
     wanted.update({(1, column): week for week, column in column_of.items()})
+    format_of_row: dict[int, str] = {1: DATE}
 
     row_of = _label_rows(grid)
     next_row = max(_last_used_row(grid), 1) + 1
@@ -185,6 +198,7 @@ def plan_tracking_tab(title: str, grid: Grid, figures: dict[date, WeekFigures],
             row, next_row = next_row, next_row + 1
             wanted[(row, 1)] = metric.label
         metric_rows[metric.label] = row
+        format_of_row[row] = metric.number_format
 
     def moved(row: int, week: date) -> CellValue:
         return grid_cell(grid, row, old_column_of[week]) if week in old_column_of else None
@@ -207,5 +221,6 @@ def plan_tracking_tab(title: str, grid: Grid, figures: dict[date, WeekFigures],
                 for week, column in column_of.items():
                     wanted[(row, column)] = moved(row, week)
 
-    return [CellWrite(title, row, column, value) for (row, column), value in sorted(wanted.items())
+    return [CellWrite(title, row, column, value, format_of_row.get(row) if column > 1 else None)
+            for (row, column), value in sorted(wanted.items())
             if not cells_equal(value, grid_cell(grid, row, column))]

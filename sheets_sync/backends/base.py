@@ -47,12 +47,35 @@ Grid: TypeAlias = "list[list[CellValue]]"
 
 @dataclass(frozen=True, slots=True)
 class CellWrite:
-    """One cell to set. ``row`` and ``col`` are 1-based, as spreadsheets count."""
+    """One cell to set. ``row`` and ``col`` are 1-based, as spreadsheets count.
+
+    ``number_format`` is a spreadsheet format pattern (``"#,##0.00"``, ``"0.0%"``,
+    ``"yyyy-mm-dd"``) that Excel and Google Sheets both understand; ``None`` keeps the
+    cell's own format (an operator's choice survives the engine rewriting the value).
+    """
 
     tab: str
     row: int
     col: int
     value: CellValue
+    number_format: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TabSpec:
+    """How a tab the engine creates should look: frozen header rows/columns, widths."""
+
+    title: str
+    frozen_rows: int = 1
+    frozen_columns: int = 0
+    column_widths: tuple[tuple[int, float], ...] = ()
+    """(1-based column, width in characters) pairs."""
+    default_width: float | None = None
+    """Width in characters of every other column, also those added later."""
+
+
+def tab_spec(tab: "str | TabSpec") -> TabSpec:
+    return tab if isinstance(tab, TabSpec) else TabSpec(tab)
 
 
 class WorkbookError(Exception):
@@ -73,7 +96,7 @@ class Workbook(Protocol):
         """The grids of the named tabs that exist (missing tabs are left out)."""
         ...
 
-    def write(self, writes: Sequence[CellWrite], new_tabs: Sequence[str] = ()) -> None:
+    def write(self, writes: Sequence[CellWrite], new_tabs: Sequence[str | TabSpec] = ()) -> None:
         """Create ``new_tabs`` (in order, at the end), then set every cell in ``writes``.
 
         All or nothing as far as the backend allows: Excel saves atomically; Google sends

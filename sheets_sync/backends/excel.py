@@ -15,7 +15,7 @@ from openpyxl.cell.rich_text import CellRichText
 from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet.formula import ArrayFormula
 
-from .base import CellValue, CellWrite, Formula, Grid, WorkbookError
+from .base import CellValue, CellWrite, Formula, Grid, TabSpec, WorkbookError, column_letter, tab_spec
 
 DATE_FORMAT = "yyyy-mm-dd"
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
@@ -90,15 +90,24 @@ class ExcelWorkbook:
             for tab in tabs if tab in book.sheetnames
         }
 
-    def write(self, writes: Sequence[CellWrite], new_tabs: Sequence[str] = ()) -> None:
+    def write(self, writes: Sequence[CellWrite], new_tabs: Sequence[str | TabSpec] = ()) -> None:
         if not writes and not new_tabs:
             return
         book = self._loaded()
-        for title in new_tabs:
-            if title not in book.sheetnames:
-                book.create_sheet(title)
+        for spec in map(tab_spec, new_tabs):
+            if spec.title not in book.sheetnames:
+                sheet = book.create_sheet(spec.title)
+                if spec.frozen_rows or spec.frozen_columns:
+                    sheet.freeze_panes = f"{column_letter(spec.frozen_columns + 1)}{spec.frozen_rows + 1}"
+                if spec.default_width:
+                    sheet.sheet_format.defaultColWidth = spec.default_width
+                for column, width in spec.column_widths:
+                    sheet.column_dimensions[column_letter(column)].width = width
         for write in writes:
-            self._set(book[write.tab].cell(row=write.row, column=write.col), write.value)
+            cell = book[write.tab].cell(row=write.row, column=write.col)
+            self._set(cell, write.value)
+            if write.number_format:
+                cell.number_format = write.number_format
         self._save(book)
 
     @staticmethod
