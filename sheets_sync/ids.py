@@ -222,8 +222,10 @@ class ClientLeadIndex:
         lost = 10 ** (length - kept)
         # Scientific notation is a display, which rounds half up. A number cell may have been
         # rounded (Google, LibreOffice) or had its digits cut (Excel typing): accept both.
+        # Only leads of the pasted length count; rounding up never reaches the next length
+        # because ``value`` (as split_pasted reads it) is a multiple of ``lost``.
         lowest = max(value - lost // 2, 10 ** (length - 1))
-        beyond = min(value + (lost // 2 if scientific else lost), 10**length)
+        beyond = value + (lost // 2 if scientific else lost)
         first = bisect_left(self._number_keys, _number_key(lowest))
         end = bisect_left(self._number_keys, _number_key(beyond), lo=first)
         if end - first == 1:
