@@ -143,6 +143,10 @@ def cells_equal(wanted: CellValue, current: CellValue) -> bool:
         return current is None or current == ""
     if isinstance(wanted, Formula):
         return isinstance(current, str) and current.replace(" ", "") == wanted.replace(" ", "")
+    if isinstance(current, Formula) and isinstance(wanted, str):
+        # Google's FORMULA rendering hands back text that starts with "=" as if it were a
+        # formula; the same text is the same cell, or such text would be rewritten every run.
+        return current == wanted
     if isinstance(wanted, (date, datetime)):
         return _as_datetime(wanted) == _as_datetime(current) if not isinstance(current, str) else False
     if isinstance(wanted, bool) or isinstance(current, bool):
@@ -151,7 +155,7 @@ def cells_equal(wanted: CellValue, current: CellValue) -> bool:
         if not isinstance(current, (int, float, Decimal)):
             return False
         return Decimal(str(wanted)) == Decimal(str(current))
-    return isinstance(current, str) and not isinstance(current, Formula) and wanted == current
+    return isinstance(current, str) and wanted == current
 
 
 def column_letter(col: int) -> str:

@@ -1,0 +1,481 @@
+"""Google Sheets backend: the :class:`~sheets_sync.backends.base.Workbook` protocol on gspread.
+
+It uses gspread's HTTP layer (URLs, error type) and google-auth service-account credentials
+with the ``spreadsheets`` scope only. A sync run costs at most three requests per
+spreadsheet, whatever the number of cells:
+
+1. the first :meth:`GoogleWorkbook.tab_titles` or :meth:`GoogleWorkbook.read` fetches the
+   tab list (titles, sheet ids, grid sizes) once;
+2. each :meth:`GoogleWorkbook.read` is one ``values:batchGet`` for all requested tabs;
+3. each :meth:`GoogleWorkbook.write` is one ``spreadsheets:batchUpdate``: ``addSheet`` for new
+   tabs (with explicit sheet ids, so the same batch can write into them), ``appendDimension``
+   where a grid must grow, and typed ``updateCells`` for every cell. Writing nothing sends
+   nothing.
+
+Reading uses FORMULA rendering with serial-number dates, so formulas come back as their text
+(as :class:`~sheets_sync.backends.base.Formula`), numbers unformatted and dates as serial
+numbers (``base.cell_as_date`` reads them). Sheets' FORMULA rendering shows a text cell as
+its text, so a *text* cell whose text starts with ``=`` cannot be told from a formula there:
+it reads back as ``Formula``. Writing is exact: ``str`` always goes as ``stringValue`` (text,
+never parsed), ``Formula`` as ``formulaValue``.
+
+Growing a grid uses ``appendDimension`` (relative) rather than setting an absolute
+``rowCount``: if a person inserted rows after this run read the tab list, an absolute size
+would cut their bottom rows off, while a repeated append only leaves blank rows.
+
+Every request is retried, within ``retry_budget_seconds``, on 408, 429, 5xx (JSON body or
+not) and connection errors, with exponential back-off and jitter, honouring
+``Retry-After``; this also paces writes under a per-minute quota. Retrying is safe because
+every cell is set at an explicit position (no appends of rows).
+
+``SHEETS_SYNC_GOOGLE_API_URL`` (a base URL such as ``http://127.0.0.1:8123``) sends all
+Sheets API traffic there instead of ``https://sheets.googleapis.com``; tests point it at
+:class:`sheets_sync.testing.FakeSheetsServer`.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import os
+import random
+import re
+import secrets
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+import requests
+from google.auth.exceptions import RefreshError, TransportError
+from google.oauth2.service_account import Credentials
+from gspread.exceptions import APIError
+from gspread.http_client import HTTPClient
+
+from sheets_sync.backends.base import (EXCEL_EPOCH, CellValue, CellWrite, Formula, Grid, TabSpec, WorkbookError,
+                                      tab_spec)
+
+SHEETS_SCOPE = "https://www.googleapis.com/auth/spreadsheets"
+API_URL_ENV = "SHEETS_SYNC_GOOGLE_API_URL"
+CREDENTIALS_ENV = "GOOGLE_APPLICATION_CREDENTIALS"
+GOOGLE_SHEETS_ROOT = "https://sheets.googleapis.com"
+NEW_TAB_ROWS = 1000  # what Google gives a new tab; a new tab is at least this big
+NEW_TAB_COLUMNS = 26
+PIXELS_PER_CHARACTER = 7.5  # Sheets sizes columns in pixels; the engine's widths are in characters
+CONNECT_TIMEOUT_SECONDS = 10.0
+
+_TAB_FIELDS = "sheets.properties(sheetId,title,gridProperties(rowCount,columnCount))"
+_VALUE_FIELDS = "userEnteredValue"
+_VALUE_AND_FORMAT_FIELDS = "userEnteredValue,userEnteredFormat.numberFormat"
+_URL_ID = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
+_BARE_ID = re.compile(r"[A-Za-z0-9_-]+")
+
+_Result = TypeVar("_Result")
+
+
+def spreadsheet_id_from(spreadsheet: str) -> str:
+    """The id of ``spreadsheet``, given as an id or as a Google Sheets URL."""
+    text = spreadsheet.strip()
+    if match := _URL_ID.search(text):
+        return match.group(1)
+    if _BARE_ID.fullmatch(text):
+        return text
+    raise WorkbookError(f"{spreadsheet!r} is neither a Google spreadsheet id nor a Google Sheets URL.")
+
+
+def open_google_workbook(
+    spreadsheet: str,
+    credentials_file: Path | None,
+    *,
+    retry_budget_seconds: float = 60.0,
+    first_retry_delay: float = 1.0,
+) -> GoogleWorkbook:
+    """Open a Google spreadsheet (id or URL) with a service-account key; makes no request yet.
+
+    ``credentials_file`` None falls back to ``GOOGLE_APPLICATION_CREDENTIALS``.
+    ``first_retry_delay`` is the first back-off step; it doubles up to 32 seconds.
+    """
+    spreadsheet_id = spreadsheet_id_from(spreadsheet)
+    key_file = credentials_file or os.environ.get(CREDENTIALS_ENV)
+    if not key_file:
+        raise WorkbookError(
+            "No Google service-account key is configured: set `google.credentials` in the config "
+            f"(or the {CREDENTIALS_ENV} environment variable) to the key file's path."
+        )
+    credentials = _load_credentials(Path(key_file))
+    api_root = os.environ.get(API_URL_ENV, "").rstrip("/") or GOOGLE_SHEETS_ROOT
+    retry = _RetryPolicy(budget_seconds=retry_budget_seconds, first_delay=first_retry_delay)
+    client = _SheetsHTTPClient(credentials, api_root, retry)
+    return GoogleWorkbook(spreadsheet_id, client, credentials.service_account_email, Path(key_file))
+
+
+def _load_credentials(key_file: Path) -> Credentials:
+    if not key_file.is_file():
+        raise WorkbookError(
+            f"The Google service-account key file {key_file} does not exist: "
+            "set `google.credentials` to the key file's path."
+        )
+    try:
+        return Credentials.from_service_account_file(str(key_file), scopes=[SHEETS_SCOPE])
+    except (ValueError, KeyError):  # the library's message may quote the file; never echo key material
+        raise WorkbookError(
+            f"{key_file} is not a Google service-account key (JSON with client_email, private_key and "
+            "token_uri): create a key for the service account in the Google Cloud console and set "
+            "`google.credentials` to it."
+        ) from None
+
+
+# --------------------------------------------------------------------------- HTTP with bounded retry
+
+
+@dataclass(frozen=True)
+class _RetryPolicy:
+    budget_seconds: float
+    first_delay: float
+    max_delay: float = 32.0
+
+    def backoff(self, attempt: int) -> float:
+        """Exponential back-off with jitter, so parallel runs do not retry in step."""
+        return min(self.max_delay, self.first_delay * 2**attempt) * random.uniform(0.5, 1.0)
+
+
+class _RetryBudgetExhausted(Exception):
+    """Google kept failing transiently until the retry budget ran out; args[0] says how."""
+
+
+def _is_transient(status: int) -> bool:
+    return status in (408, 429) or status >= 500
+
+
+def _retry_after_seconds(response: requests.Response) -> float | None:
+    """The server's ``Retry-After`` (seconds or an HTTP date), if it sent a usable one."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (moment - datetime.now(timezone.utc)).total_seconds())
+
+
+class _SheetsHTTPClient(HTTPClient):
+    """gspread's HTTP client, sending Sheets calls to ``api_root`` and retrying transient failures.
+
+    gspread's own BackOffHTTPClient is not used: it retries only JSON errors, ignores
+    Retry-After and never gives up.
+    """
+
+    def __init__(self, credentials: Credentials, api_root: str, retry: _RetryPolicy) -> None:
+        super().__init__(credentials)
+        self._api_root = api_root
+        self.retry = retry
+
+    def request(
+        self,
+        method: str,
+        endpoint: str,
+        params: Any = None,
+        data: bytes | None = None,
+        json: Mapping[str, Any] | None = None,
+        files: Any = None,
+        headers: Any = None,
+    ) -> requests.Response:
+        if endpoint.startswith(GOOGLE_SHEETS_ROOT):
+            endpoint = self._api_root + endpoint.removeprefix(GOOGLE_SHEETS_ROOT)
+        deadline = time.monotonic() + self.retry.budget_seconds
+        attempt = 0
+        while True:
+            # A hung answer must not outlive the budget either.
+            remaining = max(1.0, deadline - time.monotonic())
+            self.timeout = (min(CONNECT_TIMEOUT_SECONDS, remaining), remaining)
+            try:
+                return super().request(method, endpoint, params=params, data=data, json=json, files=files,
+                                       headers=headers)
+            except APIError as error:
+                status = error.response.status_code
+                if not _is_transient(status):
+                    raise
+                failure = f"HTTP {status}"
+                wait = _retry_after_seconds(error.response)
+            except (requests.ConnectionError, requests.Timeout, TransportError) as error:
+                failure = type(error).__name__
+                wait = None
+            if wait is None:
+                wait = self.retry.backoff(attempt)
+            if time.monotonic() + wait > deadline:
+                raise _RetryBudgetExhausted(failure)
+            time.sleep(wait)
+            attempt += 1
+
+
+# --------------------------------------------------------------------------- the workbook
+
+
+@dataclass(frozen=True)
+class _Tab:
+    sheet_id: int
+    rows: int
+    columns: int
+
+
+@dataclass
+class _Block:
+    """Cells of one tab forming a rectangle, sent as one ``updateCells``."""
+
+    tab: str
+    first_row: int
+    first_col: int
+    fields: str
+    rows: list[list[dict[str, Any]]] = field(default_factory=list)
+
+
+class GoogleWorkbook:
+    """One Google spreadsheet for one sync run; see the module docstring for the request budget."""
+
+    def __init__(
+        self, spreadsheet_id: str, client: _SheetsHTTPClient, service_account_email: str, key_file: Path
+    ) -> None:
+        self.label = spreadsheet_id
+        self._client = client
+        self._service_account_email = service_account_email
+        self._key_file = key_file
+        self._tabs: dict[str, _Tab] | None = None
+
+    def tab_titles(self) -> list[str]:
+        return list(self._tab_index())
+
+    def read(self, tabs: Sequence[str]) -> dict[str, Grid]:
+        index = self._tab_index()
+        wanted = [title for title in dict.fromkeys(tabs) if title in index]
+        if not wanted:
+            return {}
+        params = {"majorDimension": "ROWS", "valueRenderOption": "FORMULA", "dateTimeRenderOption": "SERIAL_NUMBER"}
+        answer = self._call(lambda: self._client.values_batch_get(self.label, [_quoted(t) for t in wanted], params))
+        value_ranges = answer.get("valueRanges", [])
+        return {title: _grid(value_range.get("values", [])) for title, value_range in zip(wanted, value_ranges)}
+
+    def write(self, writes: Sequence[CellWrite], new_tabs: Sequence[str | TabSpec] = ()) -> None:
+        if not writes and not new_tabs:
+            return
+        index = self._tab_index()
+        added = list({spec.title: spec for spec in map(tab_spec, new_tabs) if spec.title not in index}.values())
+        if not writes and not added:
+            return
+        # the last write of a cell wins
+        cells = {(write.tab, write.row, write.col): (write.value, write.number_format) for write in writes}
+        unknown = sorted({tab for tab, _, _ in cells} - set(index) - {spec.title for spec in added})
+        if unknown:
+            raise WorkbookError(f"Spreadsheet {self.label} has no tab named {unknown[0]!r} to write to.")
+        batch, planned = _grid_requests(index, added, _extent(cells))
+        batch.extend(_update_cells_requests(cells, planned))
+        self._call(lambda: self._client.batch_update(self.label, {"requests": batch}))
+        self._tabs = planned
+
+    def _tab_index(self) -> dict[str, _Tab]:
+        if self._tabs is None:
+            metadata = self._call(lambda: self._client.fetch_sheet_metadata(self.label, {"fields": _TAB_FIELDS}))
+            self._tabs = {
+                sheet["properties"]["title"]: _Tab(
+                    sheet["properties"].get("sheetId", 0),
+                    sheet["properties"]["gridProperties"].get("rowCount", 0),
+                    sheet["properties"]["gridProperties"].get("columnCount", 0),
+                )
+                for sheet in metadata.get("sheets", [])
+                if "gridProperties" in sheet["properties"]  # charts and data-source sheets hold no cells
+            }
+        return self._tabs
+
+    def _call(self, action: Callable[[], _Result]) -> _Result:
+        """Run one API call, turning every failure into a one-sentence WorkbookError."""
+        try:
+            return action()
+        except APIError as error:
+            raise self._refusal(error) from error
+        except _RetryBudgetExhausted as error:
+            raise WorkbookError(
+                f"Google Sheets kept failing for spreadsheet {self.label} ({error.args[0]}) and sheets-sync "
+                f"gave up after {self._client.retry.budget_seconds:g} seconds of retrying: try again later."
+            ) from error
+        except RefreshError as error:
+            raise WorkbookError(
+                f"Google refused to log in with the service-account key {self._key_file} "
+                f"({error.args[0] if error.args else 'no reason given'}): check that the key is current."
+            ) from error
+
+    def _refusal(self, error: APIError) -> WorkbookError:
+        status = error.response.status_code
+        message = str(error.error.get("message", "")).strip()
+        account = self._service_account_email
+        if status == 403 and ("has not been used" in message or "is disabled" in message):
+            return WorkbookError(
+                f"The Google Sheets API is not enabled for the project of {account}: "
+                "enable it in the Google Cloud console, then run again."
+            )
+        if status == 403:
+            return WorkbookError(
+                f"Spreadsheet {self.label} is not shared with {account}: "
+                "open it in Google Sheets, Share, and add that email as Editor."
+            )
+        if status == 404:
+            return WorkbookError(
+                f"Spreadsheet {self.label} was not found: check its id or URL in the config, and that it is "
+                f"shared with {account} as Editor."
+            )
+        return WorkbookError(f"Google Sheets refused a request on spreadsheet {self.label}: HTTP {status} {message}")
+
+
+def _extent(cells: Mapping[tuple[str, int, int], object]) -> dict[str, tuple[int, int]]:
+    """The last row and column written in each tab."""
+    extent: dict[str, tuple[int, int]] = {}
+    for tab, row, col in cells:
+        rows, columns = extent.get(tab, (0, 0))
+        extent[tab] = (max(rows, row), max(columns, col))
+    return extent
+
+
+def _grid_requests(
+    index: Mapping[str, _Tab], added: Sequence[TabSpec], extent: Mapping[str, tuple[int, int]]
+) -> tuple[list[dict[str, Any]], dict[str, _Tab]]:
+    """Requests that add the new tabs (frozen panes, column widths) and grow the grids to fit
+    ``extent``; the tabs afterwards."""
+    batch: list[dict[str, Any]] = []
+    planned = dict(index)
+    used_ids = {tab.sheet_id for tab in index.values()}
+    for spec in added:
+        sheet_id = _new_sheet_id(used_ids)
+        used_ids.add(sheet_id)
+        rows, columns = extent.get(spec.title, (0, 0))
+        planned[spec.title] = _Tab(sheet_id, max(NEW_TAB_ROWS, rows), max(NEW_TAB_COLUMNS, columns))
+        grid = {"rowCount": planned[spec.title].rows, "columnCount": planned[spec.title].columns,
+                "frozenRowCount": spec.frozen_rows, "frozenColumnCount": spec.frozen_columns}
+        batch.append({"addSheet": {"properties": {"sheetId": sheet_id, "title": spec.title, "gridProperties": grid}}})
+        batch.extend(
+            {"updateDimensionProperties": {
+                "range": {"sheetId": sheet_id, "dimension": "COLUMNS", "startIndex": column - 1, "endIndex": column},
+                "properties": {"pixelSize": round(width * PIXELS_PER_CHARACTER)}, "fields": "pixelSize"}}
+            for column, width in spec.column_widths)
+    for title, tab in index.items():
+        rows, columns = extent.get(title, (0, 0))
+        for dimension, missing in (("ROWS", rows - tab.rows), ("COLUMNS", columns - tab.columns)):
+            if missing > 0:
+                batch.append({"appendDimension": {"sheetId": tab.sheet_id, "dimension": dimension, "length": missing}})
+        planned[title] = _Tab(tab.sheet_id, max(tab.rows, rows), max(tab.columns, columns))
+    return batch, planned
+
+
+def _quoted(title: str) -> str:
+    return "'" + title.replace("'", "''") + "'"
+
+
+def _new_sheet_id(used: set[int]) -> int:
+    while True:
+        candidate = secrets.randbelow(2**31 - 2) + 1
+        if candidate not in used:
+            return candidate
+
+
+def _grid(rows: list[list[Any]]) -> Grid:
+    return [[_cell_value(value) for value in row] for row in rows]
+
+
+def _cell_value(value: Any) -> CellValue:
+    """A FORMULA-rendered value as a base.CellValue (see the module docstring on text with '=')."""
+    if value == "":
+        return None
+    if isinstance(value, str) and value.startswith("="):
+        return Formula(value)
+    return value
+
+
+def _serial(value: date) -> float | int:
+    """Spreadsheet serial number; a datetime keeps its wall-clock time, whatever its zone."""
+    if isinstance(value, datetime):
+        return (value.replace(tzinfo=None) - datetime(1899, 12, 30)).total_seconds() / 86400
+    return (value - EXCEL_EPOCH).days
+
+
+def _number_format(pattern: str) -> dict[str, str]:
+    """A Sheets NumberFormat for a pattern Excel and Sheets share."""
+    if "%" in pattern:
+        kind = "PERCENT"
+    elif "y" in pattern:
+        kind = "DATE_TIME" if "h" in pattern else "DATE"
+    else:
+        kind = "NUMBER"
+    return {"type": kind, "pattern": pattern}
+
+
+def _cell_data(value: CellValue, number_format: str | None) -> tuple[dict[str, Any], str]:
+    """The CellData for ``value`` and the fields it sets; an explicit format wins."""
+    data, fields = _value_data(value)
+    if number_format is not None:
+        data = {**data, "userEnteredFormat": {"numberFormat": _number_format(number_format)}}
+        fields = _VALUE_AND_FORMAT_FIELDS
+    return data, fields
+
+
+def _value_data(value: CellValue) -> tuple[dict[str, Any], str]:
+    """The CellData for ``value`` and the fields it sets (number formats only for dates)."""
+    if value is None or value == "":
+        return {}, _VALUE_FIELDS  # listed in the mask but absent: the value is cleared
+    if isinstance(value, Formula):
+        return {"userEnteredValue": {"formulaValue": str(value)}}, _VALUE_FIELDS
+    if isinstance(value, str):
+        return {"userEnteredValue": {"stringValue": value}}, _VALUE_FIELDS
+    if isinstance(value, bool):
+        return {"userEnteredValue": {"boolValue": value}}, _VALUE_FIELDS
+    if isinstance(value, (date, datetime)):
+        kind, pattern = ("DATE_TIME", "yyyy-mm-dd hh:mm:ss") if isinstance(value, datetime) else ("DATE", "yyyy-mm-dd")
+        return (
+            {"userEnteredValue": {"numberValue": _serial(value)},
+             "userEnteredFormat": {"numberFormat": {"type": kind, "pattern": pattern}}},
+            _VALUE_AND_FORMAT_FIELDS,
+        )
+    if isinstance(value, (int, float, Decimal)):
+        # Sheets keeps doubles; a Decimal of cents survives the trip through float exactly.
+        return {"userEnteredValue": {"numberValue": float(value) if isinstance(value, Decimal) else value}}, _VALUE_FIELDS
+    raise TypeError(f"cannot write a {type(value).__name__} to Google Sheets")
+
+
+def _update_cells_requests(cells: Mapping[tuple[str, int, int], tuple[CellValue, str | None]],
+                           tabs: Mapping[str, _Tab]) -> list[dict]:
+    """One ``updateCells`` per rectangle of cells that share a tab and a field mask.
+
+    Runs of adjacent cells in a row are joined, then runs of the same columns in consecutive
+    rows; a gap never becomes part of a request, so cells not written stay untouched.
+    """
+    runs: list[_Block] = []
+    for (tab, row, col), (value, number_format) in sorted(cells.items()):
+        data, fields = _cell_data(value, number_format)
+        last = runs[-1] if runs else None
+        if (last is not None and (last.tab, last.first_row, last.fields) == (tab, row, fields)
+                and last.first_col + len(last.rows[0]) == col):
+            last.rows[0].append(data)
+        else:
+            runs.append(_Block(tab, row, col, fields, [[data]]))
+    blocks: list[_Block] = []
+    open_blocks: dict[tuple[str, int, int, str], _Block] = {}
+    for run in runs:
+        key = (run.tab, run.first_col, len(run.rows[0]), run.fields)
+        block = open_blocks.get(key)
+        if block is not None and block.first_row + len(block.rows) == run.first_row:
+            block.rows.append(run.rows[0])
+        else:
+            open_blocks[key] = run
+            blocks.append(run)
+    return [
+        {"updateCells": {
+            "start": {"sheetId": tabs[block.tab].sheet_id, "rowIndex": block.first_row - 1,
+                      "columnIndex": block.first_col - 1},
+            "rows": [{"values": values} for values in block.rows],
+            "fields": block.fields,
+        }}
+        for block in blocks
+    ]
