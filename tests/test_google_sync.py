@@ -1,0 +1,155 @@
+"""The returns engine on Google Sheets: gspread over real HTTP against the local Sheets API."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sheets_sync import load_config, run_sync
+from sheets_sync.backends.base import cell_as_date
+from sheets_sync.backends.google import API_URL_ENV
+from sheets_sync.testing import FakeSheetsServer
+
+LEADS = [
+    ["Lead ID", "Delivered At", "Client", "Vertical", "Country", "Price", "Cost", "Source"],
+    ["000101", datetime(2024, 2, 12, 10), "Acme", "Solar", "US", 25, 4, "Vendor A"],
+    ["000102", datetime(2024, 2, 13, 10), "Acme", "Solar", "US", 30.5, 4, "Vendor A"],
+    ["000103", datetime(2024, 2, 20, 10), "Acme", "Solar", "UK", 40, 4, "Vendor B"],
+    ["000201", datetime(2024, 2, 21, 10), "Zenith", "Home/Garden", "UK", 12.35, 2, "Vendor B"],
+    ["000202", datetime(2024, 2, 22, 10), "Zenith", "Home/Garden", "UK", 12.35, 2, "Vendor B"],
+]
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSheetsServer]:
+    with FakeSheetsServer() as fake:
+        monkeypatch.setenv(API_URL_ENV, fake.url)
+        yield fake
+
+
+class GoogleWorkspace:
+    def __init__(self, server: FakeSheetsServer, root: Path) -> None:
+        self.server = server
+        self.root = root
+        self.email = server.service_account_file(root / "key.json")
+        self.leads = server.create_spreadsheet("Leads", {"Leads": LEADS}, shared=True)
+        self.tracking = server.create_spreadsheet("Tracking", {"Sheet1": []}, shared=True)
+        self.acme = server.create_spreadsheet("Acme returns", {"Returns": [
+            ["Lead ID", "Reason", "Note"],
+            [101, "wrong number", "zeros lost"],
+            ["000102; 000201", "Wrong #", "one is not ours"],
+        ]}, shared=True)
+        self.zenith = server.create_spreadsheet("Zenith returns", {"Returns": [
+            ["Note", "Reason", "Lead ID"],
+            ["", "disconnected", "000202"],
+        ]}, shared=True)
+        config = {
+            "timezone": "America/New_York",
+            "week_ends_on": "saturday",
+            "google": {"credentials": "key.json", "retry_budget_seconds": 20},
+            "leads": {"google": self.leads, "tab": "Leads"},
+            "tracking": {"google": f"https://docs.google.com/spreadsheets/d/{self.tracking}/edit#gid=0"},
+            "policy": {"window_days": 30, "max_return_rate": 1},
+            "clients": {
+                "Acme": {"returns": {"google": self.acme, "tab": "Returns"}},
+                "Zenith": {"returns": {"google": self.zenith, "tab": "Returns"}},
+            },
+        }
+        (root / "config.yaml").write_text(yaml.safe_dump(config))
+
+    def run(self, as_of: str):
+        return run_sync(load_config(self.root / "config.yaml"), as_of=datetime.fromisoformat(as_of))
+
+    def table(self, spreadsheet: str, tab: str) -> list[dict]:
+        rows = self.server.values(spreadsheet, tab)
+        return [dict(zip(rows[0], row + [None] * (len(rows[0]) - len(row)))) for row in rows[1:]]
+
+
+@pytest.fixture
+def google(server: FakeSheetsServer, tmp_path: Path) -> GoogleWorkspace:
+    return GoogleWorkspace(server, tmp_path)
+
+
+def _requests_per_spreadsheet(server: FakeSheetsServer, since: int) -> Counter:
+    counts: Counter = Counter()
+    for method, path in server.sheets_requests[since:]:
+        counts[path.split("/spreadsheets/")[1].split("/")[0].split(":")[0].split("?")[0]] += 1
+    return counts
+
+
+def test_the_returns_scenario_on_google(google: GoogleWorkspace) -> None:
+    report = google.run("2024-03-03T10:00")
+    assert report.exit_code == 0, report.failures
+    acme = google.table(google.acme, "Returns")
+    assert [row["Status"] for row in acme] == ["Approved", "Mixed"]
+    assert "000201: Unknown lead ID" in acme[1]["Detail"]
+    assert acme[1]["Credit"] == 30.5
+    assert cell_as_date(acme[0]["Week restated"]) == date(2024, 2, 17)
+    zenith = google.table(google.zenith, "Returns")
+    assert zenith[0]["Status"] == "Approved" and zenith[0]["Lead ID"] == "000202"
+    assert google.server.tabs(google.tracking) == ["Sheet1", "Home-Garden UK", "Solar UK", "Solar US", "Review",
+                                                   "Audit log"]
+    solar_us = google.server.values(google.tracking, "Solar US")
+    labels = {row[0]: row[1:] for row in solar_us[1:]}
+    # The lead week, then every week up to the one the refunds were approved in (cash view).
+    assert [cell_as_date(cell) for cell in solar_us[0][1:]] == [date(2024, 2, 17), date(2024, 2, 24),
+                                                                 date(2024, 3, 2), date(2024, 3, 9)]
+    assert labels["Refunded leads"] == [2, 0, 0, 0] and labels["Refunds"] == [55.5, 0, 0, 0]
+    assert labels["Refunds reported (cash view)"] == [0, 0, 0, 55.5]
+    assert labels["Net leads"][0] == "=B2-B5"
+    audit = google.server.values(google.tracking, "Audit log")
+    assert audit[0] == ["Run", "Time", "Client", "Lead ID", "Status", "Rule", "Credit", "Week restated"]
+    assert len(audit) == 4
+
+
+def test_at_most_three_requests_per_spreadsheet_and_a_quiet_rerun_writes_nothing(google: GoogleWorkspace) -> None:
+    google.run("2024-03-03T10:00")
+    first = len(google.server.sheets_requests)
+    google.run("2024-03-03T11:00")
+    counts = _requests_per_spreadsheet(google.server, first)
+    assert set(counts) == {google.leads, google.tracking, google.acme, google.zenith}
+    assert max(counts.values()) <= 3
+    writes = [path for method, path in google.server.sheets_requests[first:] if method == "POST"]
+    assert writes == []
+
+
+def test_first_run_stays_within_three_requests_per_spreadsheet(google: GoogleWorkspace) -> None:
+    google.run("2024-03-03T10:00")
+    assert max(_requests_per_spreadsheet(google.server, 0).values()) <= 3
+
+
+def test_a_client_editing_its_status_is_corrected(google: GoogleWorkspace) -> None:
+    google.run("2024-03-03T10:00")
+    google.server.edit(google.acme, "Returns!D2", [["Rejected"]])
+    report = google.run("2024-03-04T10:00")
+    assert [(write.row, write.col, write.value) for _, write in report.changes] == [(2, 4, "Approved")]
+    assert google.table(google.acme, "Returns")[0]["Status"] == "Approved"
+
+
+def test_transient_faults_recover(google: GoogleWorkspace) -> None:
+    google.server.fail_next(status=429, count=2, json_body=False, retry_after=0)
+    google.server.fail_next(status=500, count=1)
+    report = google.run("2024-03-03T10:00")
+    assert report.exit_code == 0, report.failures
+    assert google.table(google.zenith, "Returns")[0]["Status"] == "Approved"
+
+
+def test_a_spreadsheet_not_shared_fails_alone_with_exit_code_1(google: GoogleWorkspace, tmp_path: Path) -> None:
+    private = google.server.create_spreadsheet("Private", {"Returns": [["Lead ID", "Reason"], ["000202", "fake"]]},
+                                               shared=False)
+    config = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    config["clients"]["Zenith"]["returns"]["google"] = private
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    report = google.run("2024-03-03T10:00")
+    assert report.exit_code == 1
+    assert len(report.failures) == 1
+    message = report.failures[0].message
+    assert private in message and google.email in message and "Share" in message
+    assert google.table(google.acme, "Returns")[0]["Status"] == "Approved"
+    assert json.dumps(report.as_json())  # the scheduler's summary still serialises
