@@ -140,6 +140,42 @@ def check(
 
 
 @app.command()
+def report(
+    config: Annotated[Path, typer.Option("--config", "-c", help="The workspace config (YAML).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the alerts as JSON, each with its figures.")] = False,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Report as if at this time (workspace timezone).")] = None,
+    no_files: Annotated[bool, typer.Option("--no-files", help="Do not write the per-source returns files.")] = False,
+) -> None:
+    """List what needs a look (refund rates, sources, caps, reasons); write each source's defect returns."""
+    from .backends.base import WorkbookError
+    from .report import SOURCE_FILES_DIR, make_report
+
+    loaded = _load(config)
+    try:
+        result = make_report(loaded, as_of=_parse_as_of(as_of), write_files=not no_files)
+    except LedgerError as error:
+        raise _fail(str(error), EXIT_BAD_CONFIG) from None
+    except WorkbookError as error:
+        raise _fail(str(error), EXIT_SOURCE_FAILED) from None
+    if as_json:
+        print(json.dumps(result.as_json(), indent=2))
+        return
+    if result.alerts:
+        things = "1 thing needs" if len(result.alerts) == 1 else f"{len(result.alerts)} things need"
+        out.print(f"{things} a look (as of {result.as_of:%Y-%m-%d %H:%M}):")
+        for alert in result.alerts:
+            out.print(f"  • {alert.message}", markup=False, soft_wrap=True)
+    else:
+        out.print(f"Nothing needs a look (as of {result.as_of:%Y-%m-%d %H:%M}).")
+    if result.source_files:
+        out.print(f"Defect returns by lead source: {len(result.source_files)} files in "
+                  f"{loaded.base_dir / SOURCE_FILES_DIR} ({len(result.source_files_changed)} updated).",
+                  markup=False, soft_wrap=True)
+    if result.problems:
+        out.print(f"note: {len(result.problems)} lead log rows were left out (sheets-sync run lists them).")
+
+
+@app.command()
 def init(directory: Annotated[Path, typer.Argument(help="Where to write the starter files.")]) -> None:
     """Write a starter config and blank templates to fill in."""
     from .starter import write_starter

@@ -167,6 +167,41 @@ class Policy(_Frozen):
         return {normalise_alias(alias): code for alias, code in self.reason_aliases.items()}
 
 
+class AlertsConfig(_Frozen):
+    """Thresholds of ``sheets-sync report``: when a group, source, client or reason needs a look."""
+
+    recent_weeks: int = Field(2, ge=1, description=(
+        "Weeks judged as recent: the week holding the report's moment (complete or not) and the ones before it. "
+        "Leads count in the week they were delivered, returns in the week of their lead (accrual)."))
+    baseline_weeks: int = Field(8, ge=1, description=(
+        "Weeks right before the recent ones that a group's refund rate and the reason mix are compared with; "
+        "recent and baseline weeks together are the period a source is judged over."))
+    min_leads: int = Field(30, ge=1, description=(
+        "Fewest leads a group, source or client needs in every period compared before it is judged at all, "
+        "so that a handful of leads never alerts."))
+    min_returns: int = Field(10, ge=1, description=(
+        "Fewest returns behind any alert: a group's recent refunds, a source's defect returns, a client's "
+        "approved returns, a reason's recent requests."))
+    refund_rate_ratio: Decimal = Field(Decimal("2"), ge=1, description=(
+        "A group is flagged when its recent refund rate is at least this many times its baseline rate and "
+        "also refund_rate_rise above it."))
+    refund_rate_rise: Fraction = Field(Decimal("0.05"), description=(
+        "How far above its baseline rate a group's recent refund rate must also be to be flagged "
+        "(0.05 = 5 percentage points)."))
+    source_defect_ratio: Decimal = Field(Decimal("2"), ge=1, description=(
+        "A lead source is flagged when the defect-return rate of its leads is at least this many times that of "
+        "all other leads, i.e. its share of defect returns is well above its share of leads."))
+    near_cap: Fraction = Field(Decimal("0.8"), description=(
+        "A client is flagged when its return rate over its cap_window_days reaches this fraction of its "
+        "max_return_rate (0.8 = 80% of the cap), and when it is over the cap."))
+    reason_share_ratio: Decimal = Field(Decimal("2"), ge=1, description=(
+        "A reason is flagged when its share of recent return requests is at least this many times its baseline "
+        "share and also reason_share_rise above it."))
+    reason_share_rise: Fraction = Field(Decimal("0.2"), description=(
+        "How far above its baseline share a reason's share of recent return requests must also be to be "
+        "flagged (0.2 = 20 percentage points)."))
+
+
 class ClientConfig(_Frozen):
     returns: Location
     policy: PolicyOverrides | None = None
@@ -182,6 +217,7 @@ class Config(_Frozen):
     ledger: LedgerConfig = LedgerConfig()
     policy: PolicyOverrides = PolicyOverrides()
     clients: dict[str, ClientConfig] = Field(default_factory=dict)
+    alerts: AlertsConfig = AlertsConfig()
     base_dir: Path = Path(".")
 
     @field_validator("timezone")

@@ -1,15 +1,18 @@
 """``sheets-sync demo``: a realistic sample workspace with messy client pastes.
 
-Twelve weeks of leads for four clients in four verticals and two countries. Clients paste
-returns twice: a first batch two weeks ago (synced then, as a backfill with ``--as-of``)
-and a second batch now, so the tracking tabs show refunds restated into the weeks the leads
-came from while the cash-view row shows the weeks they were approved in. One group, Solar
-UK, goes bad in the last two weeks: its leads come back as disconnected numbers.
+Twelve weeks of leads for four clients in four verticals and two countries, from four lead
+sources of the same quality. Every week clients paste returns for that week's leads (synced
+then, as backfills with ``--as-of``; one paste in ten comes a week late), and the last batch
+is pasted now, so the tracking tabs show refunds restated into the weeks the leads came from
+while the cash-view row shows the weeks they were approved in. One group, Solar UK, goes bad
+in the last two weeks: its leads come back as disconnected numbers. That is the one thing
+``sheets-sync report`` finds.
 """
 
 from __future__ import annotations
 
 import random
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -20,10 +23,17 @@ from openpyxl import Workbook, load_workbook
 
 from .config import load_config
 from .sync import SyncReport, run_sync
+from .weeks import week_ending
 
 TIMEZONE = "America/New_York"
 WEEKS = 12
 SEED = 20240303
+SUNDAY = 6
+BAD_SHARE = 0.07
+"""Of every group's leads, the share clients paste back (for all kinds of reasons)."""
+LATE_SHARE = 0.1
+PLANTED_SHARE = 0.45
+"""Of Solar UK's leads in the last two weeks, the share that come back disconnected."""
 
 
 @dataclass(frozen=True)
@@ -43,8 +53,8 @@ CLIENTS = (
     DemoClient("Summit Debt Relief", "Debt Relief", ("US",), (35, 61), 6, "summit.xlsx"),
 )
 SOURCES = ("Facebook Ads", "Google Search", "Vendor Apex", "Vendor Bluebird")
-MESSY_REASONS = ("Wrong #", "bad phone", "Disconnected line", "duplicate", "fake info", "out of area",
-                 "didn't buy", "no answer", "api broken", "Customer says they never asked", "")
+DEFECT_TEXTS = ("Wrong #", "bad phone", "Disconnected line", "duplicate", "fake info", "out of area")
+MESSY_REASONS = (*DEFECT_TEXTS, "didn't buy", "no answer", "api broken", "Customer says they never asked", "")
 CONFIG = """\
 # The demo workspace's config: see the README for every key.
 timezone: {timezone}
@@ -130,18 +140,38 @@ def _messy(lead: DemoLead, rng: random.Random) -> object:
     return lead.lead_id
 
 
-def _requests(leads: list[DemoLead], client: DemoClient, since: date, until: date, rng: random.Random,
-              bad_share: float) -> list[list[object]]:
-    mine = [lead for lead in leads if lead.client == client and since <= lead.delivered_at.date() <= until]
-    rows = []
-    for lead in mine:
-        planted = lead.client.vertical == "Solar" and lead.country == "UK" and until - lead.delivered_at.date() < timedelta(days=14)
-        if planted and rng.random() < 0.45:
-            rows.append([_messy(lead, rng), rng.choice(["Disconnected line", "disconnected", "Number not in service"]), ""])
-        elif rng.random() < bad_share:
-            rows.append([_messy(lead, rng), rng.choice(MESSY_REASONS), rng.choice(["", "", "called 3x", "per our call"])])
-    rng.shuffle(rows)
-    return rows
+def _planted(lead: DemoLead, today: date) -> bool:
+    """Solar UK leads of this week and last (the weeks ``report`` calls recent) are the bad ones."""
+    return (lead.client.vertical, lead.country) == ("Solar", "UK") and \
+        week_ending(lead.delivered_at.date(), SUNDAY) >= week_ending(today, SUNDAY) - timedelta(weeks=1)
+
+
+Paste = tuple[DemoLead, str, str]
+"""A lead a client pastes back, with its reason and note."""
+
+
+def _pastes(leads: list[DemoLead], today: date, rng: random.Random) -> dict[date, dict[str, list[Paste]]]:
+    """What each client pastes on each weekly paste day (``today`` and every 7 days before):
+    returns of the leads delivered in the week up to that day; one in ten a week late, and so
+    mostly out of the return window. A late paste due after ``today`` is not pasted yet."""
+    pastes: dict[date, dict[str, list[Paste]]] = defaultdict(lambda: defaultdict(list))
+    for lead in leads:
+        age = (today - lead.delivered_at.date()).days
+        paste_day = today - timedelta(days=age // 7 * 7)
+        if _planted(lead, today):
+            if rng.random() < PLANTED_SHARE:
+                reason = rng.choice(["Disconnected line", "disconnected", "Number not in service"])
+                pastes[paste_day][lead.client.name].append((lead, reason, ""))
+        elif rng.random() < BAD_SHARE:
+            if rng.random() < LATE_SHARE:
+                paste_day += timedelta(weeks=1)
+            paste = (lead, rng.choice(MESSY_REASONS), rng.choice(["", "", "called 3x", "per our call"]))
+            if paste_day <= today:
+                pastes[paste_day][lead.client.name].append(paste)
+    for by_client in pastes.values():
+        for client_pastes in by_client.values():
+            rng.shuffle(client_pastes)
+    return pastes
 
 
 def _write_returns(path: Path, rows: list[list[object]]) -> None:
@@ -161,22 +191,25 @@ def _write_returns(path: Path, rows: list[list[object]]) -> None:
     book.save(path)
 
 
-def _extra_pastes(leads: list[DemoLead], client: DemoClient, rng: random.Random) -> list[list[object]]:
-    """The pastes every operator sees: several IDs in one cell, a repeat, a stranger's lead."""
-    mine = [lead for lead in leads if lead.client == client][-40:]
+def _extra_pastes(leads: list[DemoLead], client: DemoClient, pasted: set[str],
+                  rng: random.Random) -> list[list[object]]:
+    """The pastes every operator sees: two IDs in one cell (one too old to return, so the row
+    is Mixed), a repeat, a stranger's lead, and text that is no ID at all."""
+    mine = [lead for lead in leads if lead.client == client and lead.lead_id not in pasted]
+    fresh, too_old = mine[-1], mine[len(mine) // 2]
     other = next(lead for lead in reversed(leads) if lead.client != client)
-    pair = rng.sample(mine, 2)
+    reason = rng.choice(DEFECT_TEXTS)  # drawn like any other, so these rows do not shift the reason mix
     return [
-        [f"{pair[0].lead_id}, {pair[1].lead_id}", "wrong number", "two in one cell"],
-        [pair[0].lead_id, "wrong number", "asked again"],
+        [f"{fresh.lead_id}, {too_old.lead_id}", reason, "two in one cell"],
+        [fresh.lead_id, reason, "asked again"],
         [other.lead_id, "fake", ""],
         ["N/A", "fake", ""],
     ]
 
 
 def make_demo(directory: Path, *, today: date | None = None) -> Path:
-    """Write the sample workspace, sync the first batch of returns as of two weeks ago, and
-    paste the second batch; returns the config path (the caller runs the final sync)."""
+    """Write the sample workspace, sync every weekly batch of returns but the last as of its
+    day, and paste the last; returns the config path (the caller runs the final sync)."""
     zone = ZoneInfo(TIMEZONE)
     today = today or datetime.now(zone).date()
     rng = random.Random(SEED)
@@ -190,14 +223,17 @@ def make_demo(directory: Path, *, today: date | None = None) -> Path:
     config_path = directory / "config.yaml"
     config_path.write_text(CONFIG.format(timezone=TIMEZONE), encoding="utf-8")
 
-    earlier = today - timedelta(days=14)
-    for client in CLIENTS:
-        rows = _requests(leads, client, earlier - timedelta(days=12), earlier, rng, 0.07)
-        _write_returns(directory / "returns" / client.file, rows)
-    run_sync(load_config(config_path), as_of=datetime.combine(earlier, time(17, 0), zone))
-    for client in CLIENTS:
-        rows = _requests(leads, client, earlier + timedelta(days=1), today, rng, 0.07)
-        _write_returns(directory / "returns" / client.file, rows + _extra_pastes(leads, client, rng))
+    pastes = _pastes(leads, today, rng)
+    for weeks_ago in range(WEEKS - 1, -1, -1):
+        paste_day = today - timedelta(weeks=weeks_ago)
+        for client in CLIENTS:
+            rows = [[_messy(lead, rng), reason, note] for lead, reason, note in pastes[paste_day][client.name]]
+            if paste_day == today:
+                pasted = {lead.lead_id for by_client in pastes.values() for lead, _, _ in by_client[client.name]}
+                rows += _extra_pastes(leads, client, pasted, rng)
+            _write_returns(directory / "returns" / client.file, rows)
+        if paste_day < today:
+            run_sync(load_config(config_path), as_of=datetime.combine(paste_day, time(23, 30), zone))
     return config_path
 
 
@@ -213,5 +249,7 @@ def explain(directory: Path, report: SyncReport) -> str:
         "Week restated and First seen filled in beside what they pasted.",
         f"  {directory / 'audit.csv'}  one row per decision; {directory / 'ledger.sqlite'} the ledger itself.",
         f"Run it again: sheets-sync run --config {directory / 'config.yaml'}  (a second run changes nothing).",
+        f"See what needs a look: sheets-sync report --config {directory / 'config.yaml'}  (one group went bad "
+        "in the last two weeks; it also writes each lead source's defect returns to returns-by-source/).",
     ]
     return "\n".join(lines)

@@ -116,19 +116,7 @@ class Ledger:
         self.close()
 
     def entries(self) -> list[LedgerEntry]:
-        rows = self._db.execute(
-            "SELECT seq, run_id, client, lead_id, kind, status, rule, detail, reason, credit_cents, credit_type,"
-            " first_seen, decided_at, lead_week, cash_week FROM entries ORDER BY seq"
-        ).fetchall()
-        return [
-            LedgerEntry(
-                seq=row[0], run_id=row[1], client=row[2], lead_id=row[3], kind=row[4], status=row[5], rule=row[6],
-                detail=row[7], reason=row[8], credit=Decimal(row[9]).scaleb(-2), credit_type=row[10],
-                first_seen=datetime.fromisoformat(row[11]), decided_at=datetime.fromisoformat(row[12]),
-                lead_week=date.fromisoformat(row[13]), cash_week=date.fromisoformat(row[14]),
-            )
-            for row in rows
-        ]
+        return _read_entries(self._db)
 
     def sightings(self) -> dict[tuple[str, str], datetime]:
         rows = self._db.execute("SELECT client, pasted_key, first_seen FROM sightings").fetchall()
@@ -162,6 +150,44 @@ class Ledger:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
             raise
+
+
+def _read_entries(db: sqlite3.Connection) -> list[LedgerEntry]:
+    rows = db.execute(
+        "SELECT seq, run_id, client, lead_id, kind, status, rule, detail, reason, credit_cents, credit_type,"
+        " first_seen, decided_at, lead_week, cash_week FROM entries ORDER BY seq"
+    ).fetchall()
+    return [
+        LedgerEntry(
+            seq=row[0], run_id=row[1], client=row[2], lead_id=row[3], kind=row[4], status=row[5], rule=row[6],
+            detail=row[7], reason=row[8], credit=Decimal(row[9]).scaleb(-2), credit_type=row[10],
+            first_seen=datetime.fromisoformat(row[11]), decided_at=datetime.fromisoformat(row[12]),
+            lead_week=date.fromisoformat(row[13]), cash_week=date.fromisoformat(row[14]),
+        )
+        for row in rows
+    ]
+
+
+def read_entries(path: Path) -> list[LedgerEntry]:
+    """Every entry of the ledger at ``path``, for readers that must never change it.
+
+    A missing file is an empty ledger and is not created. The file is opened read only, so
+    a bug here can never alter the record (SQLite may leave its ``-wal``/``-shm`` companion
+    files behind; the next sync tidies them).
+    """
+    if not path.exists():
+        return []
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise LedgerError(f"Ledger {path} was written by a newer sheets-sync (schema {version}); upgrade.")
+            return _read_entries(db) if version else []
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as error:
+        raise LedgerError(f"Ledger {path} (key 'ledger.path') is not a usable SQLite file ({error}).") from None
 
 
 def approved_entries(entries: Iterable[LedgerEntry]) -> list[LedgerEntry]:

@@ -1,0 +1,115 @@
+"""``sheets-sync report``: read the lead log and the ledger (never changing either), find
+what needs a look, and write each lead source's defect returns to a CSV for its supplier."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .alerts import SOURCE_RETURN_COLUMNS, Alert, defect_returns_by_source, find_alerts
+from .config import Config
+from .leads import read_lead_log
+from .ledger import read_entries
+from .model import Problem
+from .sync import open_workbook
+
+SOURCE_FILES_DIR = "returns-by-source"
+_UNSAFE_FILE_CHARS = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
+
+
+@dataclass
+class AlertReport:
+    as_of: datetime
+    alerts: list[Alert]
+    problems: list[Problem]
+    """Lead log rows left out (as ``run`` reports them)."""
+    source_files: list[Path] = field(default_factory=list)
+    """Every per-source returns file."""
+    source_files_changed: list[Path] = field(default_factory=list)
+    """Those of them this report wrote; the others were already up to date."""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "as_of": self.as_of.isoformat(),
+            "alerts": [alert.as_json() for alert in self.alerts],
+            "returns_by_source": {
+                "files": [str(path) for path in self.source_files],
+                "written": [str(path) for path in self.source_files_changed],
+            },
+            "problems": [str(problem) for problem in self.problems],
+        }
+
+
+def make_report(config: Config, *, as_of: datetime | None = None, write_files: bool = True) -> AlertReport:
+    """Alerts as of ``as_of`` (default now; naive means workspace time) and, unless told
+    not to, the per-source returns files beside the config.
+
+    Raises :class:`~sheets_sync.backends.base.WorkbookError` when the lead log cannot be
+    read and :class:`~sheets_sync.ledger.LedgerError` when the ledger cannot.
+    """
+    moment = as_of or datetime.now(config.zone)
+    moment = moment.replace(tzinfo=config.zone) if moment.tzinfo is None else moment.astimezone(config.zone)
+    leads, problems = read_lead_log(config.leads, config.zone,
+                                    open_google=lambda sheet: open_workbook(config, None, sheet))
+    entries = read_entries(config.ledger.path)
+    report = AlertReport(moment, find_alerts(leads, entries, config, moment), problems)
+    if write_files:
+        directory = config.base_dir / SOURCE_FILES_DIR
+        rows_by_source = defect_returns_by_source(leads, entries, config, moment)
+        for source, name in source_file_names(rows_by_source).items():
+            path = directory / name
+            report.source_files.append(path)
+            if write_if_changed(path, source_csv(rows_by_source[source])):
+                report.source_files_changed.append(path)
+    return report
+
+
+def source_file_names(sources: Iterable[str]) -> dict[str, str]:
+    """A file name per source, safe on every file system and unique even where names differ
+    only in letter case (macOS and Windows would put both in one file)."""
+    names: dict[str, str] = {}
+    taken: set[str] = set()
+    for source in sorted(sources):
+        base = _UNSAFE_FILE_CHARS.sub("-", source).strip().strip(".") or "source"
+        name, number = f"{base}.csv", 2
+        while name.casefold() in taken:
+            name, number = f"{base} ({number}).csv", number + 1
+        taken.add(name.casefold())
+        names[source] = name
+    return names
+
+
+def source_csv(rows: list[tuple[str, ...]]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(SOURCE_RETURN_COLUMNS)
+    writer.writerows(rows)
+    return buffer.getvalue().encode("utf-8")
+
+
+def write_if_changed(path: Path, content: bytes) -> bool:
+    """Replace ``path`` with ``content`` atomically (a reader sees the old file or the new,
+    never half of one); an unchanged file is left alone, modification time and all."""
+    if path.exists() and path.read_bytes() == content:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Not mkstemp: its files are private (0600); these go to suppliers, so the umask decides.
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        with temporary.open("xb") as file:
+            file.write(content)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return True
