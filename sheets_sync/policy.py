@@ -95,16 +95,19 @@ def under_cap(request: Request, policy: Policy, history: ClientHistory, code: st
     in_period = period_start <= request.lead.delivered_on <= request.first_seen_on
     if not in_period:
         delivered += 1
-    rate = (approved + 1) / delivered
-    if rate > policy.max_return_rate:
+    returns = approved + 1
+    if returns > policy.max_return_rate * delivered:  # exact: a rate of exactly the cap is not over it
         return Verdict(NEEDS_REVIEW, "return_rate_cap",
-                       f"Approving would bring the {policy.cap_window_days}-day return rate to {rate:.1%} "
-                       f"({approved + 1} of {delivered} leads), over the {policy.max_return_rate:.0%} cap; "
+                       f"Approving would bring the {policy.cap_window_days}-day return rate to "
+                       f"{returns / delivered:.1%} ({returns} of {delivered} leads), over the "
+                       f"{policy.max_return_rate:%} cap; "
                        "an operator will review it.")
     return None
 
 
-RULES: tuple[Rule, ...] = (returns_enabled, reason_given, reason_understood, reason_returnable, within_window,
+# Rules that settle a request whatever its reason means come first: a late request is
+# rejected, never sent to an operator only to be told it is late.
+RULES: tuple[Rule, ...] = (returns_enabled, within_window, reason_given, reason_understood, reason_returnable,
                            under_cap)
 
 CREDIT_WORDS = {"wallet": "wallet credit", "invoice": "invoice credit", "replacement": "a replacement lead"}

@@ -60,7 +60,8 @@ class TableLayout:
 def table_layout(grid: Grid, required: Sequence[str], engine: Sequence[str], tab: str) -> TableLayout:
     """Find ``required`` and ``engine`` headers in row 1 (trimmed, case-insensitive).
 
-    A missing required header is an error; missing engine headers are placed at the right.
+    A missing required header is an error; missing engine headers are placed right of every
+    column in use, so a column the client fills without a header is never written into.
     """
     header = grid[0] if grid else []
     found: dict[str, int] = {}
@@ -69,7 +70,7 @@ def table_layout(grid: Grid, required: Sequence[str], engine: Sequence[str], tab
     missing = [name for name in required if name.casefold() not in found]
     if missing:
         raise TabError(f"tab {tab!r} has no {', '.join(repr(name) for name in missing)} column in row 1")
-    last = max((index for index, cell in enumerate(header, start=1) if _header_key(cell)), default=0)
+    last = max((index for cells in grid for index, cell in enumerate(cells, start=1) if _text(cell)), default=0)
     column_of = {name: found[name.casefold()] for name in (*required, *engine) if name.casefold() in found}
     added = []
     for name in engine:
@@ -86,6 +87,9 @@ class PastedToken:
     """The ID as the client pasted it (cleaned), for messages."""
     key: str
     """The ledger's key: the lead log's ID when matched, else the normalised pasted text."""
+    pasted_key: str
+    """The normalised pasted text, whatever it matched: a lead pasted before the lead log
+    listed it was first seen under this key."""
     lead_id: str | None
     note: str | None
     duplicate_of_row: int | None
@@ -116,10 +120,11 @@ def read_returns_rows(grid: Grid, layout: TableLayout, index: ClientLeadIndex) -
         tokens = []
         for token in split_pasted(pasted):
             match = index.match(token)
-            key = match.lead_id if match.lead_id is not None else ledger_key(token)
+            pasted_key = ledger_key(token)
+            key = match.lead_id if match.lead_id is not None else pasted_key
             owner = first_row_of.setdefault(key, number)
             already = owner if owner != number or any(t.key == key for t in tokens) else None
-            tokens.append(PastedToken(token.text, key, match.lead_id, match.note, already))
+            tokens.append(PastedToken(token.text, key, pasted_key, match.lead_id, match.note, already))
         rows.append(PastedRow(number, _text(grid_cell(grid, number, reason_column)), tuple(tokens)))
     return rows
 

@@ -27,7 +27,7 @@ from .config import Config, Location
 from .ids import ClientLeadIndex
 from .leads import read_lead_log
 from .ledger import Ledger, LedgerError, NewEntry
-from .model import APPROVED, NEEDS_REVIEW, REJECTED, LedgerEntry, Lead, Problem
+from .model import APPROVED, REJECTED, LedgerEntry, Lead, Problem
 from .money import ZERO
 from .policy import ClientHistory, Request, decide
 from .returns import (AUDIT_COLUMNS, CLIENT_COLUMNS, ENGINE_COLUMNS, REVIEW_COLUMNS, REVIEW_TAB, REVIEW_TAB_SPEC,
@@ -134,6 +134,18 @@ class ReturnsSource:
     tab_exists: bool
 
 
+@dataclass
+class ReviewTab:
+    """The operator's Review tab as read, each row's (client, lead ID) resolved."""
+
+    grid: Grid
+    layout: TableLayout
+    header_writes: list[CellWrite]
+    rows: list[ReviewRow]
+    keys: list[tuple[tuple[str, str] | None, str]]
+    """Per row, the (client, lead ID) it names, or ``None`` and why not."""
+
+
 def _label(path: Path, config: Config) -> str:
     try:
         return str(path.relative_to(config.base_dir))
@@ -148,11 +160,6 @@ def open_workbook(config: Config, excel: Path | None, google: str | None, *, cre
 
     return open_google_workbook(google, config.credentials_file,
                                 retry_budget_seconds=config.google.retry_budget_seconds)
-
-
-def _enter(stack: ExitStack, workbook: Workbook) -> Workbook:
-    """Hold a workbook (and its lock, for Excel) until the run ends."""
-    return stack.enter_context(workbook) if hasattr(workbook, "__enter__") else workbook
 
 
 def _with_table(grid: Grid | None, tab: str, columns: tuple[str, ...], required: tuple[str, ...],
@@ -198,7 +205,9 @@ class Sync:
                  on_step: Callable[[str], None] | None = None) -> None:
         self.config = config
         now = datetime.now(config.zone)
-        self.as_of = (as_of.replace(tzinfo=config.zone) if as_of and as_of.tzinfo is None else as_of) or now
+        as_of = as_of or now
+        # The run's moment in the workspace timezone, where every time it stamps is shown.
+        self.as_of = as_of.replace(tzinfo=config.zone) if as_of.tzinfo is None else as_of.astimezone(config.zone)
         self.started_at = now
         self.run_id = f"{self.as_of:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
         self.report = SyncReport(self.run_id, self.as_of, dry_run)
@@ -212,6 +221,9 @@ class Sync:
 
     @contextmanager
     def _workspace_lock(self) -> Iterator[None]:
+        if self.report.dry_run:  # it only reads, and must leave no file behind, not even a lock file
+            yield
+            return
         path = self.config.ledger.path
         lock = FileLock(path.with_name(f".{path.name}.sheets-sync.lock"), timeout=5)
         try:
@@ -224,6 +236,12 @@ class Sync:
             yield
         finally:
             lock.release()
+
+    def _hold(self, stack: ExitStack, workbook: Workbook) -> Workbook:
+        """Hold a workbook (and its lock, for Excel) until the run ends; a dry run locks nothing."""
+        if self.report.dry_run or not hasattr(workbook, "__enter__"):
+            return workbook
+        return stack.enter_context(workbook)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -251,7 +269,7 @@ class Sync:
                       index: ClientLeadIndex) -> ReturnsSource | None:
         tab = location.tab or "Returns"
         try:
-            workbook = _enter(stack, open_workbook(self.config, location.excel, location.google))
+            workbook = self._hold(stack, open_workbook(self.config, location.excel, location.google))
             grid = workbook.read([tab]).get(tab)
             tab_exists = grid is not None
             grid, layout, header_writes = _with_table(grid, tab, (*CLIENT_COLUMNS, *ENGINE_COLUMNS),
@@ -293,15 +311,12 @@ class Sync:
             if source is not None:
                 sources.append(source)
 
-        review_grid, review_layout, review_header = _with_table(
-            tracking_grids.get(REVIEW_TAB) if tracking else [], REVIEW_TAB, REVIEW_COLUMNS, REVIEW_REQUIRED,
-            REVIEW_ENGINE)
-        review_rows = read_review_rows(review_grid, review_layout)
-        review_keys = [_review_key(row, names, indexes) for row in review_rows]
+        review = self._read_review(tracking_grids.get(REVIEW_TAB) if tracking else [], names, indexes)
 
         self.on_step("Deciding")
         histories = self._histories(leads_by_client, lead_by_id, state)
-        self._settle_reviews(review_rows, review_keys, state, lead_by_id, histories)
+        if review is not None:
+            self._settle_reviews(review, state, lead_by_id, histories)
         new_sightings = self._decide_requests(sources, state, sightings, lead_by_id, histories)
         for client, key, seen in new_sightings:
             sightings.setdefault((client, key), seen)
@@ -318,15 +333,25 @@ class Sync:
             self._project_returns(source, state, sightings)
         if tracking is not None:
             self.on_step("Writing the tracking workbook")
-            self._project_tracking(tracking, tracking_grids, titles, leads, lead_by_id, state,
-                                   review_grid, review_layout, review_header, review_rows, review_keys)
+            self._project_tracking(tracking, tracking_grids, titles, leads, lead_by_id, state, review)
             if config.tracking.excel is not None and not self.report.dry_run:
                 self.report.audit_rows_added = append_audit_csv(config.audit_csv, state.entries)
+
+    def _read_review(self, grid: Grid | None, names: dict[str, str],
+                     indexes: dict[str, ClientLeadIndex]) -> ReviewTab | None:
+        try:
+            grid, layout, header_writes = _with_table(grid, REVIEW_TAB, REVIEW_COLUMNS, REVIEW_REQUIRED,
+                                                      REVIEW_ENGINE)
+        except TabError as error:
+            self.report.fail(f"tracking tab {REVIEW_TAB}", f"{error}; no review decision was read or written")
+            return None
+        rows = read_review_rows(grid, layout)
+        return ReviewTab(grid, layout, header_writes, rows, [_review_key(row, names, indexes) for row in rows])
 
     def _read_tracking(self, stack: ExitStack, tabs: list[str]) -> tuple[Workbook | None, dict[str, Grid]]:
         tracking = self.config.tracking
         try:
-            workbook = _enter(stack, open_workbook(self.config, tracking.excel, tracking.google, create=True))
+            workbook = self._hold(stack, open_workbook(self.config, tracking.excel, tracking.google, create=True))
             return workbook, workbook.read(tabs)
         except WorkbookError as error:
             self.report.fail(f"tracking ({tracking.excel or tracking.google})", str(error))
@@ -355,11 +380,10 @@ class Sync:
         self.report.new_entries.append(entry)
         state.add(entry, self.run_id)
 
-    def _settle_reviews(self, rows: list[ReviewRow], keys: list[tuple[tuple[str, str] | None, str]],
-                        state: LedgerState, lead_by_id: dict[str, Lead],
+    def _settle_reviews(self, review: ReviewTab, state: LedgerState, lead_by_id: dict[str, Lead],
                         histories: dict[str, ClientHistory]) -> None:
         """Operator decisions typed on the Review tab become review or override entries."""
-        for row, (key, _) in zip(rows, keys):
+        for row, (key, _) in zip(review.rows, review.keys):
             if key is None or not row.decision:
                 continue
             latest = state.latest.get(key)
@@ -394,8 +418,9 @@ class Sync:
             for row in source.rows:
                 for token in row.tokens:
                     if (source.client, token.key) not in sightings:
-                        sightings[(source.client, token.key)] = self.as_of
-                        new_sightings.append((source.client, token.key, self.as_of))
+                        seen = sightings.get((source.client, token.pasted_key), self.as_of)
+                        sightings[(source.client, token.key)] = seen
+                        new_sightings.append((source.client, token.key, seen))
                     if token.lead_id is None or token.duplicate_of_row is not None:
                         continue
                     if (source.client, token.lead_id) in state.latest:
@@ -434,9 +459,7 @@ class Sync:
         self._write(source.workbook, writes, new_tabs, f"{source.client} returns ({source.location.describe()})")
 
     def _project_tracking(self, tracking: Workbook, grids: dict[str, Grid], titles: dict, leads: list[Lead],
-                          lead_by_id: dict[str, Lead], state: LedgerState, review_grid: Grid,
-                          review_layout: TableLayout, review_header: list[CellWrite], review_rows: list[ReviewRow],
-                          review_keys: list) -> None:
+                          lead_by_id: dict[str, Lead], state: LedgerState, review: ReviewTab | None) -> None:
         config = self.config
         refunds = []
         for entry in state.entries:
@@ -461,10 +484,11 @@ class Sync:
                 continue
             if title not in grids:
                 new_tabs.append(tracking_tab_spec(title))
-        writes += review_header + plan_review_tab(review_grid, review_layout,
-                                                  self._review_lines(state, review_rows, review_keys))
-        if REVIEW_TAB not in grids:
-            new_tabs.append(REVIEW_TAB_SPEC)
+        if review is not None:
+            writes += review.header_writes + plan_review_tab(review.grid, review.layout,
+                                                             self._review_lines(state, review))
+            if REVIEW_TAB not in grids:
+                new_tabs.append(REVIEW_TAB_SPEC)
         if config.tracking.google is not None:
             audit_writes = self._audit_tab_writes(grids.get(AUDIT_TAB), state)
             if AUDIT_TAB not in grids:
@@ -472,10 +496,10 @@ class Sync:
             writes += audit_writes
         self._write(tracking, writes, new_tabs, f"tracking ({tracking.label})")
 
-    def _review_lines(self, state: LedgerState, rows: list[ReviewRow], keys: list) -> list[tuple[int | None, ReviewLine]]:
+    def _review_lines(self, state: LedgerState, review: ReviewTab) -> list[tuple[int | None, ReviewLine]]:
         row_of: dict[tuple[str, str], int] = {}
         lines: list[tuple[int | None, ReviewLine]] = []
-        for row, (key, problem) in zip(rows, keys):
+        for row, (key, problem) in zip(review.rows, review.keys):
             if key is None:
                 lines.append((row.row, ReviewLine(row.client, row.lead_text, None, None, problem, None)))
             elif key not in row_of:
@@ -488,7 +512,7 @@ class Sync:
             lines.append((row_of.pop(key, None), ReviewLine(
                 entry.client, entry.lead_id, entry.reason, entry.first_seen,
                 outcome.detail if outcome else entry.detail, outcome.decided_at if outcome else None)))
-        rows_by_number = {row.row: row for row in rows}
+        rows_by_number = {row.row: row for row in review.rows}
         for key, number in row_of.items():
             override = state.by_kind.get((*key, "override"))
             why = override.detail if override else _goodwill_why(rows_by_number[number], state.latest.get(key))
