@@ -143,12 +143,12 @@ class Ledger:
                 [(client, key, seen.isoformat()) for client, key, seen in sightings],
             )
             self._db.execute("COMMIT")
-        except sqlite3.IntegrityError as error:
-            self._db.execute("ROLLBACK")
-            raise LedgerError(f"Ledger {self.path} refused this run's entries ({error}); nothing was recorded.") from None
-        except BaseException:
+        except BaseException as error:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
+            if isinstance(error, sqlite3.DatabaseError):  # a constraint, a lock held elsewhere, a full disk
+                raise LedgerError(f"Ledger {self.path} refused this run's entries ({error}); "
+                                  "nothing was recorded.") from None
             raise
 
 

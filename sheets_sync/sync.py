@@ -335,7 +335,15 @@ class Sync:
             self.on_step("Writing the tracking workbook")
             self._project_tracking(tracking, tracking_grids, titles, leads, lead_by_id, state, review)
             if config.tracking.excel is not None and not self.report.dry_run:
-                self.report.audit_rows_added = append_audit_csv(config.audit_csv, state.entries)
+                self._append_audit_csv(state)
+
+    def _append_audit_csv(self, state: LedgerState) -> None:
+        label = _label(self.config.audit_csv, self.config)
+        try:
+            self.report.audit_rows_added = append_audit_csv(self.config.audit_csv, state.entries)
+        except OSError as error:  # e.g. Excel has the file open and locked
+            self.report.fail(label, f"{label} could not be written ({error.strerror or error}); "
+                                    "the next run adds the rows it is missing.")
 
     def _read_review(self, grid: Grid | None, names: dict[str, str],
                      indexes: dict[str, ClientLeadIndex]) -> ReviewTab | None:
