@@ -92,11 +92,11 @@ def within_window(request: Request, policy: Policy, history: ClientHistory, code
 def under_cap(request: Request, policy: Policy, history: ClientHistory, code: str | None) -> Verdict | None:
     period_start = request.first_seen_on - timedelta(days=policy.cap_window_days - 1)
     delivered, approved = history.counts_between(period_start, request.first_seen_on)
+    # The rate counts leads delivered in the period: approving a lead from before it adds no
+    # return to the period, so only a rate already over the cap sends it to review.
     in_period = period_start <= request.lead.delivered_on <= request.first_seen_on
-    if not in_period:
-        delivered += 1
-    returns = approved + 1
-    if returns > policy.max_return_rate * delivered:  # exact: a rate of exactly the cap is not over it
+    returns = approved + 1 if in_period else approved
+    if delivered and returns > policy.max_return_rate * delivered:  # exact: a rate at the cap is not over it
         return Verdict(NEEDS_REVIEW, "return_rate_cap",
                        f"Approving would bring the {policy.cap_window_days}-day return rate to "
                        f"{returns / delivered:.1%} ({returns} of {delivered} leads), over the "

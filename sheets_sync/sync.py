@@ -209,7 +209,7 @@ class Sync:
         # The run's moment in the workspace timezone, where every time it stamps is shown.
         self.as_of = as_of.replace(tzinfo=config.zone) if as_of.tzinfo is None else as_of.astimezone(config.zone)
         self.started_at = now
-        self.run_id = f"{self.as_of:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+        self.run_id = f"{self.as_of:%Y%m%d-%H%M%S}-{secrets.token_hex(4)}"
         self.report = SyncReport(self.run_id, self.as_of, dry_run)
         self.on_step = on_step or (lambda step: None)
         self.cash_week = week_ending(local_date(self.as_of, config.zone), config.week_end_weekday)
@@ -261,7 +261,7 @@ class Sync:
 
     def _open_ledger(self) -> Ledger:
         path = self.config.ledger.path
-        if self.report.dry_run and not path.exists():
+        if self.report.dry_run and (not path.exists() or path.stat().st_size == 0):
             return Ledger(Path(":memory:"))
         return Ledger(path)
 

@@ -812,3 +812,17 @@ def test_report_changes_name_the_workbook_and_cell(workspace: Workspace) -> None
     workspace.client("Acme", [["A1", "wrong number"]])
     report = workspace.run(as_of=AS_OF)
     assert ("returns/acme.xlsx", CellWrite("Returns", 2, 4, "Approved")) in report.changes
+
+
+def test_cap_counts_only_leads_of_its_period(workspace: Workspace) -> None:
+    """A lead from before the cap window adds no return to the window's rate (SPEC §2.3)."""
+    workspace.policy.update(window_days=30, cap_window_days=7, max_return_rate=0.1)
+    for number in range(5):
+        workspace.lead(f"N{number}", "2024-03-01 10:00", "Acme")
+    workspace.lead("OLD", "2024-02-14 10:00", "Acme")
+    workspace.client("Acme", [["OLD", "wrong number"], ["N1", "wrong number"]])
+    workspace.run(as_of="2024-03-05T10:00")
+    rows = workspace.returns("Acme")
+    assert rows[0]["Status"] == "Approved"
+    assert rows[1]["Status"] == "Needs review"
+    assert "(1 of 5 leads)" in rows[1]["Detail"]
