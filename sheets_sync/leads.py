@@ -8,21 +8,13 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from .backends.base import CellValue, WorkbookError, cell_as_date
+from .backends.base import CellValue, WorkbookError, cell_as_date, cell_text
 from .config import LeadsConfig
 from .model import Lead, Problem
 from .money import ZERO, to_money
 from .weeks import local_date
 
 REQUIRED_FIELDS = ("lead_id", "delivered_at", "client", "vertical", "country", "price")
-
-
-def _text(value: CellValue) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
 
 
 def _moment(value: CellValue) -> datetime | None:
@@ -53,7 +45,7 @@ def parse_lead_rows(rows: Iterable[Sequence[CellValue]], headers: dict[str, str]
     header_row = next(iterator, None)
     if header_row is None:
         return [], [Problem(source, "the lead log is empty (no header row)")]
-    position = {_text(cell).casefold(): index for index, cell in enumerate(header_row) if _text(cell)}
+    position = {cell_text(cell).casefold(): index for index, cell in enumerate(header_row) if cell_text(cell)}
     columns: dict[str, int] = {}
     missing = []
     for field, header in headers.items():
@@ -72,9 +64,9 @@ def parse_lead_rows(rows: Iterable[Sequence[CellValue]], headers: dict[str, str]
     for row_number, row in enumerate(iterator, start=2):
         cells = list(row) + [None] * (width - len(row))
         values = {field: cells[index] for field, index in columns.items()}
-        if all(_text(value) == "" for value in values.values()):
+        if all(cell_text(value) == "" for value in values.values()):
             continue
-        lead_id = _text(values["lead_id"])
+        lead_id = cell_text(values["lead_id"])
         if not lead_id:
             problems.append(Problem(source, "no Lead ID; row left out", row_number))
             continue
@@ -84,20 +76,20 @@ def parse_lead_rows(rows: Iterable[Sequence[CellValue]], headers: dict[str, str]
             continue
         delivered_at = _moment(values["delivered_at"])
         if delivered_at is None:
-            problems.append(Problem(source, f"Delivered At {_text(values['delivered_at'])!r} is not a date; "
+            problems.append(Problem(source, f"Delivered At {cell_text(values['delivered_at'])!r} is not a date; "
                                             "row left out", row_number))
             continue
         price = to_money(values["price"])
         if price is None or price < 0:
-            problems.append(Problem(source, f"Price {_text(values['price'])!r} is not an amount; row left out",
+            problems.append(Problem(source, f"Price {cell_text(values['price'])!r} is not an amount; row left out",
                                     row_number))
             continue
         raw_cost = values.get("cost")
-        cost = ZERO if _text(raw_cost) == "" else to_money(raw_cost)
+        cost = ZERO if cell_text(raw_cost) == "" else to_money(raw_cost)
         if cost is None or cost < 0:
-            problems.append(Problem(source, f"Cost {_text(raw_cost)!r} is not an amount; row left out", row_number))
+            problems.append(Problem(source, f"Cost {cell_text(raw_cost)!r} is not an amount; row left out", row_number))
             continue
-        client = _text(values["client"])
+        client = cell_text(values["client"])
         if not client:
             problems.append(Problem(source, "no Client; row left out", row_number))
             continue
@@ -107,12 +99,12 @@ def parse_lead_rows(rows: Iterable[Sequence[CellValue]], headers: dict[str, str]
             delivered_at=delivered_at,
             delivered_on=local_date(delivered_at, zone),
             client=client,
-            vertical=_text(values["vertical"]) or "(none)",
-            country=_text(values["country"]) or "(none)",
+            vertical=cell_text(values["vertical"]) or "(none)",
+            country=cell_text(values["country"]) or "(none)",
             price=price,
             cost=cost,
-            source=_text(values.get("source")),
-            campaign=_text(values.get("campaign")),
+            source=cell_text(values.get("source")),
+            campaign=cell_text(values.get("campaign")),
         ))
     return leads, problems
 

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from .model import APPROVED, LedgerEntry
+from .model import APPROVED, LedgerEntry, NewEntry
 
 SCHEMA_VERSION = 1
 
@@ -60,25 +59,6 @@ CREATE TABLE sightings (
 
 class LedgerError(Exception):
     """The ledger file cannot be used; the message is one sentence for the operator."""
-
-
-@dataclass(frozen=True, slots=True)
-class NewEntry:
-    """An entry decided in this run, before the ledger numbers it."""
-
-    client: str
-    lead_id: str
-    kind: str
-    status: str
-    rule: str
-    detail: str
-    reason: str
-    credit: Decimal
-    credit_type: str
-    first_seen: datetime
-    decided_at: datetime
-    lead_week: date
-    cash_week: date
 
 
 def _cents(amount: Decimal) -> int:

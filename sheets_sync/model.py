@@ -53,11 +53,10 @@ class Verdict:
 
 
 @dataclass(frozen=True, slots=True)
-class LedgerEntry:
-    """One line of the ledger: a decision, a review outcome, or an operator override."""
+class NewEntry:
+    """A decision, a review outcome or an operator override made in this run, before the
+    ledger numbers it."""
 
-    seq: int
-    run_id: str
     client: str
     lead_id: str
     kind: str
@@ -72,3 +71,11 @@ class LedgerEntry:
     decided_at: datetime
     lead_week: date
     cash_week: date
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry(NewEntry):
+    """One line of the ledger: a :class:`NewEntry` as recorded, numbered, with its run."""
+
+    seq: int
+    run_id: str

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from .backends.base import CellValue, CellWrite, Grid, TabSpec, cells_equal, grid_cell
+from .backends.base import CellValue, CellWrite, Grid, TabSpec, cell_text, cells_equal, grid_cell
 from .ids import ClientLeadIndex, ledger_key, split_pasted
 from .model import APPROVED, DUPLICATE, MIXED, NEEDS_REVIEW, UNKNOWN, LedgerEntry
 from .money import ZERO
@@ -41,14 +41,6 @@ def _header_key(value: CellValue) -> str:
     return str(value).strip().casefold() if value is not None else ""
 
 
-def _text(value: CellValue) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
 @dataclass(frozen=True, slots=True)
 class TableLayout:
     """Where each named column of a header-row table is, and which headers must be added."""
@@ -70,7 +62,7 @@ def table_layout(grid: Grid, required: Sequence[str], engine: Sequence[str], tab
     missing = [name for name in required if name.casefold() not in found]
     if missing:
         raise TabError(f"tab {tab!r} has no {', '.join(repr(name) for name in missing)} column in row 1")
-    last = max((index for cells in grid for index, cell in enumerate(cells, start=1) if _text(cell)), default=0)
+    last = max((index for cells in grid for index, cell in enumerate(cells, start=1) if cell_text(cell)), default=0)
     column_of = {name: found[name.casefold()] for name in (*required, *engine) if name.casefold() in found}
     added = []
     for name in engine:
@@ -115,7 +107,7 @@ def read_returns_rows(grid: Grid, layout: TableLayout, index: ClientLeadIndex) -
     rows = []
     for number in range(2, len(grid) + 1):
         pasted = grid_cell(grid, number, id_column)
-        if _text(pasted) == "":
+        if cell_text(pasted) == "":
             continue
         tokens = []
         for token in split_pasted(pasted):
@@ -125,7 +117,7 @@ def read_returns_rows(grid: Grid, layout: TableLayout, index: ClientLeadIndex) -
             owner = first_row_of.setdefault(key, number)
             already = owner if owner != number or any(t.key == key for t in tokens) else None
             tokens.append(PastedToken(token.text, key, pasted_key, match.lead_id, match.note, already))
-        rows.append(PastedRow(number, _text(grid_cell(grid, number, reason_column)), tuple(tokens)))
+        rows.append(PastedRow(number, cell_text(grid_cell(grid, number, reason_column)), tuple(tokens)))
     return rows
 
 
@@ -228,11 +220,11 @@ class ReviewRow:
 def read_review_rows(grid: Grid, layout: TableLayout) -> list[ReviewRow]:
     rows = []
     for number in range(2, len(grid) + 1):
-        client = _text(grid_cell(grid, number, layout.column_of["Client"]))
-        lead_text = _text(grid_cell(grid, number, layout.column_of["Lead ID"]))
+        client = cell_text(grid_cell(grid, number, layout.column_of["Client"]))
+        lead_text = cell_text(grid_cell(grid, number, layout.column_of["Lead ID"]))
         if not client and not lead_text:
             continue
-        decision = _text(grid_cell(grid, number, layout.column_of["Decision"])).casefold()
+        decision = cell_text(grid_cell(grid, number, layout.column_of["Decision"])).casefold()
         word = {"approve": "Approve", "approved": "Approve", "reject": "Reject", "rejected": "Reject"}.get(decision, "")
         rows.append(ReviewRow(number, client, lead_text, word))
     return rows

@@ -26,8 +26,8 @@ from .backends.excel import ExcelWorkbook
 from .config import Config, Location
 from .ids import ClientLeadIndex
 from .leads import read_lead_log
-from .ledger import Ledger, LedgerError, NewEntry
-from .model import APPROVED, REJECTED, LedgerEntry, Lead, Problem
+from .ledger import Ledger, LedgerError
+from .model import APPROVED, REJECTED, LedgerEntry, Lead, NewEntry, Problem
 from .money import ZERO
 from .policy import ClientHistory, Request, decide
 from .returns import (AUDIT_COLUMNS, CLIENT_COLUMNS, ENGINE_COLUMNS, REVIEW_COLUMNS, REVIEW_TAB, REVIEW_TAB_SPEC,
@@ -108,7 +108,7 @@ class LedgerState:
         self.by_kind[(entry.client, entry.lead_id, entry.kind)] = entry
 
     def add(self, new: NewEntry, run_id: str) -> LedgerEntry:
-        entry = LedgerEntry(seq=len(self.entries) + 1, run_id=run_id, **vars_of(new))
+        entry = LedgerEntry(**entry_fields(new), seq=len(self.entries) + 1, run_id=run_id)
         self.entries.append(entry)
         self._index(entry)
         return entry
@@ -117,7 +117,7 @@ class LedgerState:
         return {lead: entry for (owner, lead), entry in self.latest.items() if owner == client}
 
 
-def vars_of(entry: NewEntry) -> dict[str, Any]:
+def entry_fields(entry: NewEntry) -> dict[str, Any]:
     return {name: getattr(entry, name) for name in NewEntry.__dataclass_fields__}
 
 

@@ -52,6 +52,11 @@ class CellWrite:
     ``number_format`` is a spreadsheet format pattern (``"#,##0.00"``, ``"0.0%"``,
     ``"yyyy-mm-dd"``) that Excel and Google Sheets both understand; ``None`` keeps the
     cell's own format (an operator's choice survives the engine rewriting the value).
+
+    ``note`` and ``fill`` decorate the cell together with its value: ``note`` is a cell note
+    (an Excel comment; ``""`` removes one), ``fill`` a background colour as ``"RRGGBB"``.
+    ``None`` leaves either as it is. Neither is ever read back or compared: a planner only
+    emits a write when the value differs, and the decoration travels with it.
     """
 
     tab: str
@@ -59,6 +64,8 @@ class CellWrite:
     col: int
     value: CellValue
     number_format: str | None = None
+    note: str | None = None
+    fill: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +79,50 @@ class TabSpec:
     """(1-based column, width in characters) pairs."""
     default_width: float | None = None
     """Width in characters of every other column, also those added later."""
+    dropdowns: tuple[tuple[int, tuple[str, ...]], ...] = ()
+    """(1-based column, choices): below the frozen rows, the column offers these choices and
+    still accepts any other text (Excel: no error message; Google: not strict)."""
+    read_only_columns: tuple[int, ...] = ()
+    """1-based columns only the engine fills. Excel: the sheet is protected (no password: a
+    guard, not security) with every other column left unlocked; Google: protected ranges
+    that only the service account may edit."""
+    color_rules: tuple["ColorRule", ...] = ()
+    """Conditional formatting: cells below the frozen rows that equal a text get colours."""
+
+
+@dataclass(frozen=True, slots=True)
+class ColorRule:
+    """Cells of ``column`` (below the frozen rows) whose text is exactly ``text`` get a
+    background ``fill`` and, if given, a ``font`` colour (both ``"RRGGBB"``)."""
+
+    column: int
+    text: str
+    fill: str
+    font: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LineChart:
+    """A native line chart over a block of cells of ``tab``: one line per column
+    ``first_series_column``..``last_series_column`` (named by ``header_row``), one point per
+    row ``first_row``..``last_row``, labelled by ``category_column``. The chart's top left
+    corner sits on cell (``anchor_row``, ``anchor_column``)."""
+
+    tab: str
+    title: str
+    anchor_row: int
+    anchor_column: int
+    header_row: int
+    first_row: int
+    last_row: int
+    category_column: int
+    first_series_column: int
+    last_series_column: int
+    y_title: str = ""
+    x_title: str = ""
+    y_number_format: str | None = None
+    width_cm: float = 24.0
+    height_cm: float = 10.0
 
 
 def tab_spec(tab: "str | TabSpec") -> TabSpec:
@@ -96,8 +147,12 @@ class Workbook(Protocol):
         """The grids of the named tabs that exist (missing tabs are left out)."""
         ...
 
-    def write(self, writes: Sequence[CellWrite], new_tabs: Sequence[str | TabSpec] = ()) -> None:
+    def write(self, writes: Sequence[CellWrite], new_tabs: Sequence[str | TabSpec] = (),
+              charts: Sequence[LineChart] = ()) -> None:
         """Create ``new_tabs`` (in order, at the end), then set every cell in ``writes``.
+
+        ``charts``: every tab named by one of them loses the charts it has and gets these
+        (so a chart whose data block grew is placed again, never doubled).
 
         All or nothing as far as the backend allows: Excel saves atomically; Google sends
         one batch. Writing nothing must not touch the file or make a request.
@@ -156,6 +211,15 @@ def cells_equal(wanted: CellValue, current: CellValue) -> bool:
             return False
         return Decimal(str(wanted)) == Decimal(str(current))
     return isinstance(current, str) and wanted == current
+
+
+def cell_text(value: CellValue) -> str:
+    """A cell as trimmed text; whole-number floats lose their ``.0`` (``123.0 -> "123"``)."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
 
 
 def column_letter(col: int) -> str:
