@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 
-from .backends.base import WorkbookError
+from .backends.base import WorkbookError, cell_text
+from .backends.excel import read_only_on_disk
 from .config import Config
 from .leads import read_lead_log
+from .ledger import LedgerError, read_entries
 from .returns import ENGINE_COLUMNS, TabError, table_layout
 from .sync import open_workbook
 
@@ -27,6 +29,10 @@ def reach_everything(config: Config) -> list[tuple[str, str | None]]:
                        (f"tracking {tracking.excel}", "its folder does not exist (key 'tracking.excel')"))
     else:
         results.append(_reach(config, "tracking", tracking.excel, tracking.google, None))
+    if tracking.excel is not None and config.audit_csv.is_dir():
+        results.append((f"audit log {config.audit_csv.name}", f"{config.audit_csv} is a folder, not a file; "
+                                                               "move it away so runs can write the audit log"))
+    results.append(_reach_ledger(config))
     for name, client in config.clients.items():
         results.append(_reach(config, f"{name} returns", client.returns.excel, client.returns.google,
                               client.returns.tab or "Returns"))
@@ -42,11 +48,28 @@ def _reach(config: Config, what: str, excel, google, tab: str | None) -> tuple[s
             label = f"{what} {workbook.label}"
             if tab is None:
                 workbook.tab_titles()
-                return label, None
-            grid = workbook.read([tab]).get(tab)
-            if grid is None:
-                return f"{label} (no tab {tab!r} yet; the first run adds it)", None
-            table_layout(grid, ("Lead ID", "Reason"), ENGINE_COLUMNS, tab)
+            else:
+                grid = workbook.read([tab]).get(tab)
+                if grid is None:
+                    label += f" (no tab {tab!r} yet; the first run adds it)"
+                elif not grid or not any(cell_text(cell) for cell in grid[0]):
+                    label += f" (tab {tab!r} has no header row yet; the first run adds it)"
+                else:
+                    table_layout(grid, ("Lead ID", "Reason"), ENGINE_COLUMNS, tab)
+            if excel is not None and read_only_on_disk(excel):
+                return what, (f"{workbook.label} is read-only on disk: a run can read it but not write to it; "
+                              "make it writable")
             return label, None
     except (WorkbookError, TabError) as error:
         return what, str(error)
+
+
+def _reach_ledger(config: Config) -> tuple[str, str | None]:
+    path = config.ledger.path
+    if not path.exists():
+        return f"ledger {path.name} (the first run creates it)", None
+    try:
+        entries = read_entries(path)
+    except LedgerError as error:
+        return f"ledger {path.name}", str(error)
+    return f"ledger {path.name}: {len(entries)} entries", None

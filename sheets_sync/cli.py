@@ -10,9 +10,11 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .config import ConfigError, load_config, missing_files
+from .faults import FaultSettingError
 from .ledger import LedgerError
 from .sync import RunLockedError, SyncReport, run_sync
 
@@ -25,7 +27,7 @@ err = Console(stderr=True, highlight=False)
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -54,10 +56,12 @@ def print_report(report: SyncReport, console: Console, *, verbose: bool) -> None
     """A person's view of a run: what was decided, what changed, what went wrong."""
     if verbose:
         for entry in report.new_entries:
-            console.print(f"  {entry.client} · lead {entry.lead_id}: [bold]{entry.status}[/] ({entry.rule}) "
-                          f"{entry.detail}", soft_wrap=True)
+            # Client text (IDs, reasons) is shown as typed, never read as console markup.
+            console.print(f"  {escape(entry.client)} · lead {escape(entry.lead_id)}: [bold]{entry.status}[/] "
+                          f"({entry.rule}) {escape(entry.detail)}", soft_wrap=True)
         for label, write in report.changes:
-            console.print(f"  {label} · {write.tab}!R{write.row}C{write.col} ← {write.value!r}", soft_wrap=True)
+            console.print(f"  {escape(f'{label} · {write.tab}!R{write.row}C{write.col} ← {write.value!r}')}",
+                          soft_wrap=True)
     table = Table(title="Dry run: nothing was written" if report.dry_run else f"Run {report.run_id}",
                   show_header=True)
     table.add_column("what")
@@ -70,11 +74,11 @@ def print_report(report: SyncReport, console: Console, *, verbose: bool) -> None
     table.add_row("audit rows added", str(report.audit_rows_added))
     console.print(table)
     for problem in report.problems[:20]:
-        console.print(f"[yellow]note:[/] {problem}", soft_wrap=True)
+        console.print(f"[yellow]note:[/] {escape(str(problem))}", soft_wrap=True)
     if len(report.problems) > 20:
         console.print(f"[yellow]note:[/] … and {len(report.problems) - 20} more row problems (see --json)")
     for failure in report.failures:
-        console.print(f"[bold red]failed:[/] {failure}", soft_wrap=True)
+        console.print(f"[bold red]failed:[/] {escape(str(failure))}", soft_wrap=True)
 
 
 def one_line(report: SyncReport) -> str:
@@ -100,6 +104,8 @@ def execute(config_path: Path, *, dry_run: bool, as_json: bool, as_of: datetime 
         raise _fail(str(error), EXIT_BAD_CONFIG) from None
     except RunLockedError as error:
         raise _fail(str(error), EXIT_SOURCE_FAILED) from None
+    except FaultSettingError as error:
+        raise _fail(str(error), EXIT_BAD_CONFIG) from None
     return report
 
 
@@ -133,9 +139,9 @@ def check(
     for source, problem in reach_everything(loaded):
         if problem:
             failures += 1
-            out.print(f"[bold red]✗[/] {source}: {problem}", soft_wrap=True)
+            out.print(f"[bold red]✗[/] {escape(source)}: {escape(problem)}", soft_wrap=True)
         else:
-            out.print(f"[green]✓[/] {source}", soft_wrap=True)
+            out.print(f"[green]✓[/] {escape(source)}", soft_wrap=True)
     raise typer.Exit(EXIT_SOURCE_FAILED if failures else EXIT_OK)
 
 
@@ -185,8 +191,9 @@ def init(directory: Annotated[Path, typer.Argument(help="Where to write the star
     except FileExistsError as error:
         raise _fail(f"{error.filename} already exists; init never overwrites files.", EXIT_BAD_CONFIG) from None
     for path in written:
-        out.print(f"wrote {path}")
-    out.print(f"Next: fill in the files, then run  sheets-sync check --config {directory / 'config.yaml'}")
+        out.print(f"wrote {path}", markup=False)
+    out.print(f"Next: fill in the files, then run  sheets-sync check --config {directory / 'config.yaml'}",
+              markup=False)
 
 
 @app.command()
@@ -195,12 +202,12 @@ def demo(directory: Annotated[Path, typer.Argument(help="Where to make the sampl
     from .demo import make_demo
 
     config_path = make_demo(directory)
-    out.print(f"Sample workspace written to [bold]{directory}[/] (config: {config_path.name}).")
+    out.print(f"Sample workspace written to [bold]{escape(str(directory))}[/] (config: {escape(config_path.name)}).")
     report = execute(config_path, dry_run=False, as_json=False, as_of=None)
     print_report(report, out, verbose=False)
     from .demo import explain
 
-    out.print(explain(directory, report), soft_wrap=True)
+    out.print(explain(directory, report), soft_wrap=True, markup=False)
     raise typer.Exit(report.exit_code)
 
 

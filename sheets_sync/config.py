@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -164,7 +165,13 @@ class Policy(_Frozen):
     @property
     def aliases(self) -> dict[str, str]:
         """Configured aliases keyed the way reason text is looked up."""
-        return {normalise_alias(alias): code for alias, code in self.reason_aliases.items()}
+        return dict(_normalised_aliases(tuple(self.reason_aliases.items())))
+
+
+@lru_cache(maxsize=64)
+def _normalised_aliases(aliases: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """Normalised once per alias set: the policy looks aliases up for every request."""
+    return tuple((normalise_alias(alias), code) for alias, code in aliases)
 
 
 class AlertsConfig(_Frozen):
@@ -205,6 +212,14 @@ class AlertsConfig(_Frozen):
 class ClientConfig(_Frozen):
     returns: Location
     policy: PolicyOverrides | None = None
+
+    @field_validator("returns")
+    @classmethod
+    def _a_workbook(cls, returns: Location) -> Location:
+        if returns.csv is not None:
+            raise ValueError("a returns tab must be in an Excel workbook (excel) or a Google spreadsheet (google): "
+                             "the engine writes each request's status back next to it")
+        return returns
 
 
 class Config(_Frozen):
@@ -314,14 +329,61 @@ def parse_config(data: Any, base_dir: Path, source: str = "config") -> Config:
         raise ConfigError(f"{source}: {_explain(error)}.") from None
     if "base_dir" in data:
         raise ConfigError(f"{source}: unknown key 'base_dir' (check its spelling against the documented keys).")
-    return _resolve_paths(config, base_dir)
+    resolved = _resolve_paths(config, base_dir)
+    _check_clients_kept_apart(resolved, source)
+    return resolved
+
+
+_SPREADSHEET_URL_ID = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
+
+
+def _workbook_key(excel: Path | None, google: str | None) -> tuple[str, str] | None:
+    """What identifies a workbook, however the config spells it (relative path, URL or id)."""
+    if excel is not None:
+        return "excel", os.path.normcase(str(excel.resolve()))
+    if google is not None:
+        found = _SPREADSHEET_URL_ID.search(google)
+        return "google", found.group(1) if found else google.strip()
+    return None
+
+
+def _check_clients_kept_apart(config: Config, source: str) -> None:
+    """Refuse a config under which one client could see or act on what is not its own.
+
+    A client can read every tab of a workbook shared with it, so its returns tab must not
+    share a workbook with another client's, with the lead log (every client's leads) or
+    with the tracking workbook (the operator's Review tab, where returns are approved).
+    Clients are matched to the lead log's Client column ignoring letter case, so two names
+    that differ only so would share each other's leads.
+    """
+    seen_names: dict[str, str] = {}
+    for name in config.clients:
+        other = seen_names.setdefault(name.strip().casefold(), name)
+        if other != name:
+            raise ConfigError(f"{source}: clients {other!r} and {name!r} differ only in letter case or spaces "
+                              f"(key 'clients.{name}'); the lead log's Client column cannot tell them apart, "
+                              "so give each client a distinct name.")
+    owners: dict[tuple[str, str], str] = {}
+    if (key := _workbook_key(config.tracking.excel, config.tracking.google)) is not None:
+        owners[key] = "the tracking workbook (key 'tracking'), where operators review returns"
+    if (key := _workbook_key(config.leads.excel, config.leads.google)) is not None:
+        owners.setdefault(key, "the lead log's workbook (key 'leads'), which lists every client's leads")
+    for name, client in config.clients.items():
+        key = _workbook_key(client.returns.excel, client.returns.google)
+        if key is None:
+            continue
+        if key in owners:
+            raise ConfigError(f"{source}: 'clients.{name}.returns' names the same workbook as {owners[key]}; a client "
+                              "can read every tab of a workbook shared with it, so give each client a returns "
+                              "workbook of its own.")
+        owners[key] = f"'clients.{name}.returns'"
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:
     """Read, validate and resolve a config file. Raises :class:`ConfigError` only."""
     config_path = Path(path)
     if not config_path.is_file():
-        raise ConfigError(f"Config file {config_path} does not exist.")
+        raise ConfigError(f"Config file {config_path} {_not_a_file(config_path)}.")
     try:
         data = yaml.safe_load(config_path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
@@ -333,14 +395,25 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     return parse_config(data, config_path.resolve().parent, source=str(config_path))
 
 
+def _not_a_file(path: Path) -> str:
+    return "is a folder, not a file" if path.is_dir() else "does not exist"
+
+
 def missing_files(config: Config) -> list[str]:
-    """Sentences for every input file the config names that does not exist."""
+    """Sentences for every input file the config names that does not exist (or is a folder),
+    and for output files whose name is taken by a folder."""
     problems = []
-    if config.leads.kind != "google" and not (config.leads.excel or config.leads.csv).is_file():
-        problems.append(f"Lead log file {config.leads.excel or config.leads.csv} (key 'leads') does not exist.")
+    if config.leads.kind != "google" and not (lead_log := config.leads.excel or config.leads.csv).is_file():
+        problems.append(f"Lead log file {lead_log} (key 'leads') {_not_a_file(lead_log)}.")
     if config.google.credentials is not None and not config.google.credentials.is_file():
-        problems.append(f"Credentials file {config.google.credentials} (key 'google.credentials') does not exist.")
+        problems.append(f"Credentials file {config.google.credentials} (key 'google.credentials') "
+                        f"{_not_a_file(config.google.credentials)}.")
+    if config.tracking.excel is not None and config.tracking.excel.is_dir():
+        problems.append(f"Tracking workbook {config.tracking.excel} (key 'tracking.excel') is a folder, not a file.")
+    if config.ledger.path.is_dir():
+        problems.append(f"Ledger {config.ledger.path} (key 'ledger.path') is a folder, not a file.")
     for name, client in config.clients.items():
         if client.returns.kind == "excel" and not client.returns.excel.is_file():
-            problems.append(f"Returns workbook {client.returns.excel} (key 'clients.{name}.returns.excel') does not exist.")
+            problems.append(f"Returns workbook {client.returns.excel} (key 'clients.{name}.returns.excel') "
+                            f"{_not_a_file(client.returns.excel)}.")
     return problems

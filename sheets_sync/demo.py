@@ -20,8 +20,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook, load_workbook
+from openpyxl.styles import Protection
 
-from .config import load_config
+from .config import Policy, load_config
+from .starter import write_returns_workbook
 from .sync import SyncReport, run_sync
 from .weeks import week_ending
 
@@ -174,18 +176,18 @@ def _pastes(leads: list[DemoLead], today: date, rng: random.Random) -> dict[date
     return pastes
 
 
-def _write_returns(path: Path, rows: list[list[object]]) -> None:
-    if path.exists():
-        book = load_workbook(path)
-        sheet = book["Returns"]
-    else:
-        book = Workbook()
-        sheet = book.active
-        sheet.title = "Returns"
-        sheet.append(["Lead ID", "Reason", "Note"])
+def _write_returns(path: Path, rows: list[list[object]], policy: Policy, currency: str) -> None:
+    """The client pastes ``rows`` under its returns tab, which starts as the template every
+    client gets (``sheets-sync init``'s returns.xlsx, with this client's policy)."""
+    if not path.exists():
+        write_returns_workbook(path, policy, currency)
+    book = load_workbook(path)
+    sheet = book["Returns"]
     for row in rows:
         sheet.append(row)
-    for row in sheet.iter_rows(min_row=2):
+    for row in sheet.iter_rows(min_row=2, max_col=3):
+        for cell in row:  # typed in Excel, these cells would take their column's unlocked style
+            cell.protection = Protection(locked=False)
         if isinstance(row[0].value, str) and row[0].value.startswith("="):
             row[0].data_type = "s"
     book.save(path)
@@ -222,6 +224,7 @@ def make_demo(directory: Path, *, today: date | None = None) -> Path:
     _write_leads(directory / "leads.xlsx", leads)
     config_path = directory / "config.yaml"
     config_path.write_text(CONFIG.format(timezone=TIMEZONE), encoding="utf-8")
+    config = load_config(config_path)
 
     pastes = _pastes(leads, today, rng)
     for weeks_ago in range(WEEKS - 1, -1, -1):
@@ -231,7 +234,8 @@ def make_demo(directory: Path, *, today: date | None = None) -> Path:
             if paste_day == today:
                 pasted = {lead.lead_id for by_client in pastes.values() for lead, _, _ in by_client[client.name]}
                 rows += _extra_pastes(leads, client, pasted, rng)
-            _write_returns(directory / "returns" / client.file, rows)
+            _write_returns(directory / "returns" / client.file, rows, config.policy_for(client.name),
+                           config.currency)
         if paste_day < today:
             run_sync(load_config(config_path), as_of=datetime.combine(paste_day, time(23, 30), zone))
     return config_path
@@ -243,10 +247,13 @@ def explain(directory: Path, report: SyncReport) -> str:
         "Where to look:",
         f"  {directory / 'tracking.xlsx'}  one tab per vertical and country; each week column is the week the "
         "leads were delivered. 'Refunded leads' and 'Refunds' restate those weeks (accrual); "
-        "'Refunds reported (cash view)' shows the week each refund was approved. The 'Review' tab lists what "
-        "waits for you: type Approve or Reject in Decision and run again.",
+        "'Refunds reported (cash view)' shows the week each refund was approved; a gold refund cell was restated "
+        "after its week ended (its note says when and by how much). The 'Review' tab lists what "
+        "waits for you: type Approve or Reject in Decision and run again. The 'Dashboard' tab charts the refund "
+        "rate by week per group and lists totals, clients near their cap, top reasons and returns by source.",
         f"  {directory / 'returns'}/*.xlsx  the clients' returns tabs, with Status, Detail, Credit, "
-        "Week restated and First seen filled in beside what they pasted.",
+        "Week restated and First seen filled in beside what they pasted (the grey columns are read-only; the "
+        "client's return policy is the note on the Lead ID header).",
         f"  {directory / 'audit.csv'}  one row per decision; {directory / 'ledger.sqlite'} the ledger itself.",
         f"Run it again: sheets-sync run --config {directory / 'config.yaml'}  (a second run changes nothing).",
         f"See what needs a look: sheets-sync report --config {directory / 'config.yaml'}  (one group went bad "

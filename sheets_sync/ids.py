@@ -142,24 +142,45 @@ class ClientLeadIndex:
     """
 
     def __init__(self, lead_ids: Iterable[str]) -> None:
-        self._lead_ids: set[str] = set()
-        self._by_fold: dict[str, list[str]] = {}
-        numbered: list[tuple[int, str, str]] = []
-        for lead_id in lead_ids:
-            if lead_id in self._lead_ids:
-                continue
-            self._lead_ids.add(lead_id)
-            self._by_fold.setdefault(_fold(lead_id), []).append(lead_id)
-            digits = _plain_digits(lead_id)
-            if digits is not None:
-                significant = digits.lstrip("0")
-                numbered.append((len(significant), significant, lead_id))
-        numbered.sort()
-        # All-digit leads ordered by numeric value, as (length, digits) without leading
-        # zeros: equal-length digit strings sort like their numbers, so ranges of values
-        # are ranges of this list.
-        self._number_keys = [(length, significant) for length, significant, _ in numbered]
-        self._number_ids = [lead_id for _, _, lead_id in numbered]
+        self._lead_ids: set[str] = set(lead_ids)
+        # Built when a token first needs them: most pasted IDs match exactly.
+        self._folded: tuple[dict[str, str], dict[str, list[str]]] | None = None
+        self._numbered: tuple[list[tuple[int, str]], list[str]] | None = None
+
+    def _same_but_case(self, text: str) -> list[str]:
+        """The leads whose ID equals ``text`` but for letter case and character width."""
+        if self._folded is None:
+            # One lead per folded ID, and a list only where several leads fold alike.
+            first: dict[str, str] = {}
+            several: dict[str, list[str]] = {}
+            for lead_id in self._lead_ids:
+                folded = _fold(lead_id)
+                if first.setdefault(folded, lead_id) is not lead_id:
+                    several.setdefault(folded, [first[folded]]).append(lead_id)
+            self._folded = first, several
+        first, several = self._folded
+        folded = _fold(text)
+        return several.get(folded) or ([first[folded]] if folded in first else [])
+
+    @property
+    def _number_keys(self) -> list[tuple[int, str]]:
+        return self._numbers()[0]
+
+    @property
+    def _number_ids(self) -> list[str]:
+        return self._numbers()[1]
+
+    def _numbers(self) -> tuple[list[tuple[int, str]], list[str]]:
+        if self._numbered is None:
+            numbered = sorted((len(significant), significant, lead_id) for lead_id in self._lead_ids
+                              if (digits := _plain_digits(lead_id)) is not None
+                              for significant in (digits.lstrip("0"),))
+            # All-digit leads ordered by numeric value, as (length, digits) without leading
+            # zeros: equal-length digit strings sort like their numbers, so ranges of values
+            # are ranges of this list.
+            self._numbered = ([(length, significant) for length, significant, _ in numbered],
+                              [lead_id for _, _, lead_id in numbered])
+        return self._numbered
 
     def match(self, pasted: PastedId | str) -> IdMatch:
         """The lead ``pasted`` refers to. A ``str`` is read like one pasted token."""
@@ -170,7 +191,7 @@ class ClientLeadIndex:
         if text in self._lead_ids:
             return IdMatch(text)
 
-        same_but_case = self._by_fold.get(_fold(text), [])
+        same_but_case = self._same_but_case(text)
         if len(same_but_case) == 1:
             lead_id = same_but_case[0]
             how = (
@@ -318,10 +339,14 @@ def _without_invisibles(text: str) -> str:
 
 def _fold(text: str) -> str:
     """Text with letter case and character width folded away (full-width ``０１２`` is ``012``)."""
+    if text.isascii():  # NFKC leaves ASCII alone, and casefold is lower there
+        return text.lower()
     return unicodedata.normalize("NFKC", text).casefold()
 
 
 def _plain_digits(text: str) -> str | None:
+    if text.isascii():  # isdigit is 0-9 there (elsewhere it also takes superscripts)
+        return text if text.isdigit() else None
     normalized = unicodedata.normalize("NFKC", text)
     return normalized if _PLAIN_DIGITS.fullmatch(normalized) else None
 

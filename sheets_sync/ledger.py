@@ -18,6 +18,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+from . import faults
 from .model import APPROVED, LedgerEntry, NewEntry
 
 SCHEMA_VERSION = 1
@@ -122,6 +123,7 @@ class Ledger:
                 "INSERT OR IGNORE INTO sightings VALUES (?, ?, ?)",
                 [(client, key, seen.isoformat()) for client, key, seen in sightings],
             )
+            faults.checkpoint("ledger.before_commit")
             self._db.execute("COMMIT")
         except BaseException as error:
             if self._db.in_transaction:

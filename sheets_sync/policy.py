@@ -65,10 +65,16 @@ def reason_given(request: Request, policy: Policy, history: ClientHistory, code:
     return None
 
 
+QUOTED_REASON_LIMIT = 200
+"""Characters of a client's reason that a Detail quotes; the Review tab shows all of it."""
+
+
 def reason_understood(request: Request, policy: Policy, history: ClientHistory, code: str | None) -> Verdict | None:
     if request.reason_text and code is None:
+        text = request.reason_text
+        quoted = text if len(text) <= QUOTED_REASON_LIMIT else text[:QUOTED_REASON_LIMIT - 1] + "\u2026"
         return Verdict(NEEDS_REVIEW, "unknown_reason",
-                       f"Reason {request.reason_text!r} is not one we recognise; an operator will review it.")
+                       f"Reason {quoted!r} is not one we recognise; an operator will review it.")
     return None
 
 

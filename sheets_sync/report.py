@@ -19,6 +19,7 @@ from .config import Config
 from .leads import read_lead_log
 from .ledger import read_entries
 from .model import Problem
+from .returns import csv_safe
 from .sync import open_workbook
 
 SOURCE_FILES_DIR = "returns-by-source"
@@ -91,7 +92,7 @@ def source_csv(rows: list[tuple[str, ...]]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(SOURCE_RETURN_COLUMNS)
-    writer.writerows(rows)
+    writer.writerows([[csv_safe(cell) for cell in row] for row in rows])  # suppliers open these in Excel
     return buffer.getvalue().encode("utf-8")
 
 

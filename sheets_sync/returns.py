@@ -7,12 +7,14 @@ what the tab holds; only differences become :class:`CellWrite`s.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from .backends.base import CellValue, CellWrite, Grid, TabSpec, cell_text, cells_equal, grid_cell
+from .backends.base import (CellValue, CellWrite, Formula, Grid, TabSpec, cell_text, cells_equal, grid_cell,
+                            storable_text)
 from .ids import ClientLeadIndex, ledger_key, split_pasted
 from .model import APPROVED, DUPLICATE, MIXED, NEEDS_REVIEW, UNKNOWN, LedgerEntry
 from .money import ZERO
@@ -31,6 +33,39 @@ REVIEW_TAB_SPEC = TabSpec(REVIEW_TAB, column_widths=((1, 22), (2, 14), (3, 24), 
 def returns_tab_spec(title: str) -> TabSpec:
     """A returns tab the engine creates: header frozen, room for the Detail sentences."""
     return TabSpec(title, column_widths=((1, 16), (2, 24), (3, 20), (4, 16), (5, 60), (6, 10), (7, 14), (8, 17)))
+
+
+CELL_TEXT_LIMIT = 32_767
+"""Characters (UTF-16 code units) an Excel cell holds; Google Sheets holds 50,000. Longer
+text would be cut by the file (and rewritten by every run) or refused by Google."""
+
+
+def _units(text: str) -> int:
+    """Length as spreadsheets count it (UTF-16 code units: an emoji counts 2)."""
+    return len(text) + sum(1 for char in text if char > "\uffff")
+
+
+def cell_safe(value: CellValue) -> CellValue:
+    """``value`` as every backend can store it exactly, so the engine's text never breaks a
+    save and a run compares what it wants with what a cell can hold (no rewrite each run):
+    characters no workbook can hold are dropped and text too long for a cell is cut,
+    ending in an ellipsis. Anything but text is returned as it is."""
+    if not isinstance(value, str) or isinstance(value, Formula):
+        return value
+    text = storable_text(value)
+    if len(text) * 2 > CELL_TEXT_LIMIT and _units(text) > CELL_TEXT_LIMIT:
+        text = _cut(text, CELL_TEXT_LIMIT - 1) + "\u2026"
+    return text
+
+
+def _cut(text: str, units: int) -> str:
+    """The longest start of ``text`` within ``units`` UTF-16 code units."""
+    used = 0
+    for index, char in enumerate(text):
+        used += 2 if char > "\uffff" else 1
+        if used > units:
+            return text[:index]
+    return text
 
 
 class TabError(ValueError):
@@ -158,8 +193,7 @@ def row_cells(outcomes: Sequence[tuple[PastedToken, TokenOutcome]]) -> dict[str,
     if len(outcomes) == 1:
         detail = outcomes[0][1].detail
     else:
-        detail = " | ".join(f"{token.text}: {outcome.status} - {outcome.detail.rstrip('.')}"
-                            for token, outcome in outcomes)
+        detail = _each_outcome(outcomes)
     credits = [outcome.credit for _, outcome in outcomes if outcome.credit is not None]
     weeks = sorted({outcome.week for _, outcome in outcomes if outcome.week is not None})
     seen = [outcome.first_seen for _, outcome in outcomes if outcome.first_seen is not None]
@@ -177,10 +211,27 @@ def row_cells(outcomes: Sequence[tuple[PastedToken, TokenOutcome]]) -> dict[str,
     }
 
 
+def _each_outcome(outcomes: Sequence[tuple[PastedToken, TokenOutcome]]) -> str:
+    """Each ID's outcome, as many as one cell holds; the rest are counted, not cut mid-word."""
+    budget = CELL_TEXT_LIMIT - 200  # room for the closing note
+    parts: list[str] = []
+    used = 0
+    for number, (token, outcome) in enumerate(outcomes):
+        part = f"{token.text}: {outcome.status} - {outcome.detail.rstrip('.')}"
+        used += _units(part) + 3
+        if used > budget:
+            parts.append(f"... and {len(outcomes) - number} more IDs than one cell can list: "
+                         "paste fewer IDs per row to see each outcome")
+            break
+        parts.append(part)
+    return " | ".join(parts)
+
+
 def _diff(tab: str, grid: Grid, wanted: Mapping[tuple[int, int], CellValue],
           format_of_column: Mapping[int, str]) -> list[CellWrite]:
+    safe = ((key, cell_safe(value)) for key, value in sorted(wanted.items()))
     return [CellWrite(tab, row, column, value, format_of_column.get(column) if row > 1 else None)
-            for (row, column), value in sorted(wanted.items())
+            for (row, column), value in safe
             if not cells_equal(value, grid_cell(grid, row, column))]
 
 
@@ -259,6 +310,17 @@ def plan_review_tab(grid: Grid, layout: TableLayout,
         wanted[(row, layout.column_of["Why"])] = line.why
         wanted[(row, layout.column_of["Decided"])] = _local(line.decided)
     return _diff(REVIEW_TAB, grid, wanted, _formats(layout, REVIEW_FORMATS))
+
+
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+"""First characters that make a spreadsheet program read a CSV cell, or a text cell a
+person re-enters, as a formula (OWASP "CSV injection"; the full-width forms too)."""
+
+
+def csv_safe(text: str) -> str:
+    """Text for a CSV cell that a spreadsheet program opens as the same text, never as a
+    formula: text starting with a formula trigger gets a leading apostrophe (OWASP)."""
+    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
 
 
 def audit_rows(entries: Sequence[LedgerEntry], already: int) -> list[list[CellValue]]:

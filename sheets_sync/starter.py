@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import io
+import tempfile
 from importlib.resources import files
 from pathlib import Path
 
-from openpyxl import Workbook
+import yaml
+from openpyxl import Workbook, load_workbook
 
-from .returns import CLIENT_COLUMNS, ENGINE_COLUMNS, REVIEW_COLUMNS, REVIEW_TAB
+from .backends.excel import ExcelWorkbook
+from .config import Policy, parse_config
+from .returns import REVIEW_COLUMNS, REVIEW_TAB
+from .returns_template import new_returns_tab
 
 TEMPLATE_FILES = {
     "config.yaml": "config.yaml",
@@ -18,11 +24,19 @@ TEMPLATE_FILES = {
 LEAD_HEADERS = ("Lead ID", "Delivered At", "Client", "Vertical", "Country", "Price", "Cost", "Source", "Campaign")
 
 
+def write_returns_workbook(path: Path, policy: Policy, currency: str, tab: str = "Returns") -> None:
+    """A client's blank returns workbook, drawn by the code that draws a returns tab the
+    engine creates on a first sync (header, dropdown, protection, colours, policy note)."""
+    spec, header = new_returns_tab(tab, policy, currency)
+    with ExcelWorkbook(path, create=True) as workbook:
+        workbook.write(header, [spec])
+
+
 def blank_workbooks() -> dict[str, Workbook]:
-    """The blank workbooks ``templates/`` ships, built from the same names the engine uses."""
+    """The blank workbooks ``templates/`` ships, built from the same names the engine uses;
+    ``returns.xlsx`` shows the starter config's policy."""
     books = {}
     for name, tab, header in (("leads.xlsx", "Leads", LEAD_HEADERS),
-                              ("returns.xlsx", "Returns", (*CLIENT_COLUMNS, *ENGINE_COLUMNS)),
                               ("tracking.xlsx", REVIEW_TAB, REVIEW_COLUMNS)):
         book = Workbook()
         sheet = book.active
@@ -30,6 +44,12 @@ def blank_workbooks() -> dict[str, Workbook]:
         sheet.append(list(header))
         sheet.freeze_panes = "A2"
         books[name] = book
+    templates = files("sheets_sync.templates")
+    starter = parse_config(yaml.safe_load(templates.joinpath("config.yaml").read_text(encoding="utf-8")), Path("."))
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "returns.xlsx"
+        write_returns_workbook(path, starter.policy_for(next(iter(starter.clients), "")), starter.currency)
+        books["returns.xlsx"] = load_workbook(io.BytesIO(path.read_bytes()))
     return books
 
 

@@ -7,11 +7,12 @@ of (lead log, ledger), so a run that dies after the commit is finished by the ne
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import os
 import secrets
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,21 +22,26 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from .backends.base import CellValue, CellWrite, Grid, Workbook, WorkbookError
+from . import faults
+from .backends.base import CellValue, CellWrite, Grid, Workbook, WorkbookChanged, WorkbookError
+from .backends.excel_files import in_use_message, open_by
 from .backends.excel import ExcelWorkbook
-from .config import Config, Location
+from .config import Config, Location, Policy
+from .dashboard import DASHBOARD_TAB, DASHBOARD_TAB_SPEC, build_dashboard, plan_dashboard
 from .ids import ClientLeadIndex
-from .leads import read_lead_log
+from .leads import LeadLog, LeadLogCache, load_lead_log
 from .ledger import Ledger, LedgerError
 from .model import APPROVED, REJECTED, LedgerEntry, Lead, NewEntry, Problem
 from .money import ZERO
 from .policy import ClientHistory, Request, decide
 from .returns import (AUDIT_COLUMNS, CLIENT_COLUMNS, ENGINE_COLUMNS, REVIEW_COLUMNS, REVIEW_TAB, REVIEW_TAB_SPEC,
-                      PastedRow, ReviewLine, ReviewRow, TabError, TableLayout, audit_rows, needs_review,
-                      plan_returns_tab, plan_review_tab, read_returns_rows, read_review_rows, returns_tab_spec,
-                      table_layout)
-from .tracking import (Refund, TabLayoutError, group_key, plan_tracking_tab, tab_titles, tracking_tab_spec,
+                      PastedRow, ReviewLine, ReviewRow, TabError, TableLayout, audit_rows, csv_safe, needs_review,
+                      plan_returns_tab, plan_review_tab, read_returns_rows, read_review_rows, table_layout)
+from .returns_template import new_returns_tab
+from .tracking import (Refund, TabLayoutError, plan_tracking_tab, tab_titles, tracking_tab_spec,
                        weekly_figures)
+from .tracking_marks import mark_tracking_writes, restatement_notes
+from .settle import decided_rows_only, write_settled
 from .weeks import local_date, week_ending
 
 AUDIT_TAB = "Audit log"
@@ -100,12 +106,14 @@ class LedgerState:
         self.entries = list(entries)
         self.latest: dict[tuple[str, str], LedgerEntry] = {}
         self.by_kind: dict[tuple[str, str, str], LedgerEntry] = {}
+        self._latest_by_client: dict[str, dict[str, LedgerEntry]] = defaultdict(dict)
         for entry in entries:
             self._index(entry)
 
     def _index(self, entry: LedgerEntry) -> None:
         self.latest[(entry.client, entry.lead_id)] = entry
         self.by_kind[(entry.client, entry.lead_id, entry.kind)] = entry
+        self._latest_by_client[entry.client][entry.lead_id] = entry
 
     def add(self, new: NewEntry, run_id: str) -> LedgerEntry:
         entry = LedgerEntry(**entry_fields(new), seq=len(self.entries) + 1, run_id=run_id)
@@ -113,8 +121,9 @@ class LedgerState:
         self._index(entry)
         return entry
 
-    def of_client(self, client: str) -> dict[str, LedgerEntry]:
-        return {lead: entry for (owner, lead), entry in self.latest.items() if owner == client}
+    def of_client(self, client: str) -> Mapping[str, LedgerEntry]:
+        """The latest entry per lead ID of one client."""
+        return self._latest_by_client.get(client, {})
 
 
 def entry_fields(entry: NewEntry) -> dict[str, Any]:
@@ -172,10 +181,6 @@ def _with_table(grid: Grid | None, tab: str, columns: tuple[str, ...], required:
     return grid, table_layout(grid, required, engine, tab), []
 
 
-def _client_of(lead: Lead, names: dict[str, str]) -> str:
-    return names.get(lead.client.casefold(), lead.client)
-
-
 def _review_key(row: ReviewRow, names: dict[str, str], indexes: dict[str, ClientLeadIndex]
                 ) -> tuple[tuple[str, str] | None, str]:
     client = names.get(row.client.casefold())
@@ -198,6 +203,21 @@ def _goodwill_why(row: ReviewRow, latest: LedgerEntry | None) -> str:
     return "Type Approve in Decision to grant this return as a goodwill credit."
 
 
+@contextmanager
+def _rare_garbage_collection() -> Iterator[None]:
+    """A run makes millions of small objects that live until it ends (columns, grids, the
+    ledger); Python's collector would scan them again and again. Objects made before the
+    run are left out of its scans and young ones are collected less often, until it ends."""
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 1000)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
+
+
 class Sync:
     """One run over a config. ``Sync(config, ...).run()`` returns a :class:`SyncReport`."""
 
@@ -213,10 +233,19 @@ class Sync:
         self.report = SyncReport(self.run_id, self.as_of, dry_run)
         self.on_step = on_step or (lambda step: None)
         self.cash_week = week_ending(local_date(self.as_of, config.zone), config.week_end_weekday)
+        self._policies: dict[str, Policy] = {}
+
+    def _policy(self, client: str) -> Policy:
+        """The client's effective policy, merged once per run (every decision asks for it)."""
+        if client not in self._policies:
+            self._policies[client] = self.config.policy_for(client)
+        return self._policies[client]
 
     def run(self) -> SyncReport:
-        with self._workspace_lock(), ExitStack() as stack:
+        with self._workspace_lock(), _rare_garbage_collection(), ExitStack() as stack:
+            faults.checkpoint("run.locked")
             self._run(stack)
+            faults.checkpoint("run.done")
         return self.report
 
     @contextmanager
@@ -245,19 +274,26 @@ class Sync:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def _read_leads(self) -> list[Lead] | None:
+    def _read_leads(self) -> tuple[LeadLog, LeadLogCache | None] | None:
+        """The lead log, from its cache beside the ledger when the file is unchanged; with
+        the cache to fill when it was parsed (filled once the run is known to go ahead)."""
         self.on_step("Reading the lead log")
         leads_config = self.config.leads
-        try:
-            leads, problems = read_lead_log(
-                leads_config, self.config.zone,
-                open_google=lambda sheet: open_workbook(self.config, None, sheet))
-        except WorkbookError as error:
-            self.report.fail(leads_config.describe(), str(error))
-            return None
-        self.report.problems.extend(problems)
-        self.report.leads_read = len(leads)
-        return leads
+        ledger = self.config.ledger.path
+        cache = LeadLogCache(ledger.with_name(f".{ledger.name}.lead-log-cache"), leads_config, self.config.zone)
+        log, unfilled = cache.load(), None
+        if log is None:
+            try:
+                log = load_lead_log(leads_config, self.config.zone,
+                                    open_google=lambda sheet: open_workbook(self.config, None, sheet))
+            except WorkbookError as error:
+                self.report.fail(leads_config.describe(), str(error))
+                return None
+            unfilled = None if self.report.dry_run else cache
+        self.report.problems.extend(log.problems)
+        self.report.leads_read = len(log)
+        faults.checkpoint("read.leads")
+        return log, unfilled
 
     def _open_ledger(self) -> Ledger:
         path = self.config.ledger.path
@@ -265,11 +301,11 @@ class Sync:
             return Ledger(Path(":memory:"))
         return Ledger(path)
 
-    def _read_returns(self, stack: ExitStack, client: str, location: Location,
-                      index: ClientLeadIndex) -> ReturnsSource | None:
+    def _read_returns(self, stack: ExitStack, client: str, location: Location, index: ClientLeadIndex,
+                      workbook: Workbook | None = None) -> ReturnsSource | None:
         tab = location.tab or "Returns"
         try:
-            workbook = self._hold(stack, open_workbook(self.config, location.excel, location.google))
+            workbook = workbook or self._hold(stack, open_workbook(self.config, location.excel, location.google))
             grid = workbook.read([tab]).get(tab)
             tab_exists = grid is not None
             grid, layout, header_writes = _with_table(grid, tab, (*CLIENT_COLUMNS, *ENGINE_COLUMNS),
@@ -284,25 +320,25 @@ class Sync:
 
     def _run(self, stack: ExitStack) -> None:
         config = self.config
-        leads = self._read_leads()
-        if leads is None:
+        read = self._read_leads()
+        if read is None:
             return
+        leads, unfilled_cache = read
         ledger = stack.enter_context(self._open_ledger())
+        if unfilled_cache is not None:
+            unfilled_cache.save(leads)
         state = LedgerState(ledger.entries())
         sightings = ledger.sightings()
 
         names = {name.casefold(): name for name in config.clients}
-        leads_by_client: dict[str, list[Lead]] = defaultdict(list)
-        for lead in leads:
-            leads_by_client[_client_of(lead, names)].append(lead)
-        lead_by_id = {lead.lead_id: lead for lead in leads}
-        indexes = {client: ClientLeadIndex(lead.lead_id for lead in leads_by_client.get(client, []))
-                   for client in config.clients}
+        positions = leads.positions_by_client(names)
+        indexes = {client: ClientLeadIndex(leads.ids_at(positions.get(client, []))) for client in config.clients}
 
         self.on_step("Reading the tracking workbook")
-        groups = {group_key(lead, config.tracking.group_by) for lead in leads}
-        titles = tab_titles(groups)
-        tracking, tracking_grids = self._read_tracking(stack, [REVIEW_TAB, AUDIT_TAB, *titles.values()])
+        titles = tab_titles(leads.groups(config.tracking.group_by))
+        tracking_tabs = [REVIEW_TAB, AUDIT_TAB, DASHBOARD_TAB, *titles.values()]
+        tracking, tracking_grids = self._read_tracking(stack, tracking_tabs)
+        faults.checkpoint("read.tracking")
 
         sources = []
         for client, client_config in config.clients.items():
@@ -310,35 +346,59 @@ class Sync:
             source = self._read_returns(stack, client, client_config.returns, indexes[client])
             if source is not None:
                 sources.append(source)
+            faults.checkpoint("read.returns")
 
         review = self._read_review(tracking_grids.get(REVIEW_TAB) if tracking else [], names, indexes)
 
         self.on_step("Deciding")
-        histories = self._histories(leads_by_client, lead_by_id, state)
+        histories = self._histories(leads, positions, state)
         if review is not None:
-            self._settle_reviews(review, state, lead_by_id, histories)
-        new_sightings = self._decide_requests(sources, state, sightings, lead_by_id, histories)
+            self._settle_reviews(review, state, leads, histories)
+        new_sightings = self._decide_requests(sources, state, sightings, leads, histories)
         for client, key, seen in new_sightings:
             sightings.setdefault((client, key), seen)
 
+        faults.checkpoint("decided")
         if not self.report.dry_run and (self.report.new_entries or new_sightings):
             try:
                 ledger.record_run(self.run_id, self.started_at, self.as_of, self.report.new_entries, new_sightings)
             except LedgerError as error:
                 self.report.fail(str(ledger.path), str(error))
                 return
+            faults.checkpoint("ledger.committed")
 
+        # Each workbook is planned from what was read and written; if a person changed it in
+        # between, it is read again and planned again (settle.py).
         self.on_step("Writing returns tabs")
         for source in sources:
-            self._project_returns(source, state, sightings)
+            write_settled(self.report, f"{source.client} returns ({source.location.describe()})",
+                          lambda current: self._project_returns(current, state, sightings), source,
+                          lambda source=source: self._reread_returns(stack, source, indexes, sightings))
         if tracking is not None:
             self.on_step("Writing the tracking workbook")
-            self._project_tracking(tracking, tracking_grids, titles, leads, lead_by_id, state, review)
+            write_settled(self.report, f"tracking ({tracking.label})",
+                          lambda inputs: self._project_tracking(tracking, inputs[0], titles, leads,
+                                                                state, inputs[1]),
+                          (tracking_grids, review),
+                          lambda: self._reread_tracking(stack, tracking, tracking_tabs, names, indexes))
             if config.tracking.excel is not None and not self.report.dry_run:
                 self._append_audit_csv(state)
 
+    def _reread_returns(self, stack: ExitStack, source: ReturnsSource, indexes: dict[str, ClientLeadIndex],
+                        sightings: dict[tuple[str, str], datetime]) -> ReturnsSource | None:
+        fresh = self._read_returns(stack, source.client, source.location, indexes[source.client], source.workbook)
+        return None if fresh is None else decided_rows_only(fresh, sightings)
+
+    def _reread_tracking(self, stack: ExitStack, tracking: Workbook, tabs: list[str], names: dict[str, str],
+                         indexes: dict[str, ClientLeadIndex]) -> tuple[dict[str, Grid], ReviewTab | None] | None:
+        workbook, grids = self._read_tracking(stack, tabs, tracking)
+        return None if workbook is None else (grids, self._read_review(grids.get(REVIEW_TAB), names, indexes))
+
     def _append_audit_csv(self, state: LedgerState) -> None:
         label = _label(self.config.audit_csv, self.config)
+        if (found := open_by(self.config.audit_csv)) is not None:
+            self.report.fail(label, in_use_message(label, *found, "its new rows"))
+            return
         try:
             self.report.audit_rows_added = append_audit_csv(self.config.audit_csv, state.entries)
         except OSError as error:  # e.g. Excel has the file open and locked
@@ -356,22 +416,23 @@ class Sync:
         rows = read_review_rows(grid, layout)
         return ReviewTab(grid, layout, header_writes, rows, [_review_key(row, names, indexes) for row in rows])
 
-    def _read_tracking(self, stack: ExitStack, tabs: list[str]) -> tuple[Workbook | None, dict[str, Grid]]:
+    def _read_tracking(self, stack: ExitStack, tabs: list[str],
+                       workbook: Workbook | None = None) -> tuple[Workbook | None, dict[str, Grid]]:
         tracking = self.config.tracking
         try:
-            workbook = self._hold(stack, open_workbook(self.config, tracking.excel, tracking.google, create=True))
+            workbook = workbook or self._hold(stack, open_workbook(self.config, tracking.excel, tracking.google,
+                                                                   create=True))
             return workbook, workbook.read(tabs)
         except WorkbookError as error:
             self.report.fail(f"tracking ({tracking.excel or tracking.google})", str(error))
             return None, {}
 
-    def _histories(self, leads_by_client: dict[str, list[Lead]], lead_by_id: dict[str, Lead],
+    def _histories(self, leads: LeadLog, positions: dict[str, list[int]],
                    state: LedgerState) -> dict[str, ClientHistory]:
-        histories = {client: ClientHistory(sorted(lead.delivered_on for lead in client_leads))
-                     for client, client_leads in leads_by_client.items()}
+        histories = {client: ClientHistory(leads.delivery_dates(client_positions))
+                     for client, client_positions in positions.items()}
         for entry in state.entries:
-            lead = lead_by_id.get(entry.lead_id)
-            if entry.status == APPROVED and lead is not None and entry.client in histories:
+            if entry.status == APPROVED and entry.client in histories and (lead := leads.lead(entry.lead_id)):
                 histories[entry.client].approve(lead)
         return histories
 
@@ -380,7 +441,7 @@ class Sync:
         config = self.config
         return NewEntry(
             client=client, lead_id=lead.lead_id, kind=kind, status=status, rule=rule, detail=detail, reason=reason,
-            credit=lead.price if status == APPROVED else ZERO, credit_type=config.policy_for(client).credit,
+            credit=lead.price if status == APPROVED else ZERO, credit_type=self._policy(client).credit,
             first_seen=first_seen, decided_at=self.as_of,
             lead_week=week_ending(lead.delivered_on, config.week_end_weekday), cash_week=self.cash_week)
 
@@ -388,14 +449,14 @@ class Sync:
         self.report.new_entries.append(entry)
         state.add(entry, self.run_id)
 
-    def _settle_reviews(self, review: ReviewTab, state: LedgerState, lead_by_id: dict[str, Lead],
+    def _settle_reviews(self, review: ReviewTab, state: LedgerState, leads: LeadLog,
                         histories: dict[str, ClientHistory]) -> None:
         """Operator decisions typed on the Review tab become review or override entries."""
         for row, (key, _) in zip(review.rows, review.keys):
             if key is None or not row.decision:
                 continue
             latest = state.latest.get(key)
-            lead = lead_by_id[key[1]]
+            lead = leads.lead(key[1])
             when = f"{self.as_of:%Y-%m-%d}"
             if latest is not None and needs_review(latest):
                 approve = row.decision == "Approve"
@@ -416,12 +477,12 @@ class Sync:
                 histories[key[0]].approve(lead)
 
     def _decide_requests(self, sources: list[ReturnsSource], state: LedgerState,
-                         sightings: dict[tuple[str, str], datetime], lead_by_id: dict[str, Lead],
+                         sightings: dict[tuple[str, str], datetime], leads: LeadLog,
                          histories: dict[str, ClientHistory]) -> list[tuple[str, str, datetime]]:
         """New requests, in config order of clients then row order (SPEC §3)."""
         new_sightings = []
         for source in sources:
-            policy = self.config.policy_for(source.client)
+            policy = self._policy(source.client)
             history = histories.setdefault(source.client, ClientHistory([]))
             for row in source.rows:
                 for token in row.tokens:
@@ -433,7 +494,7 @@ class Sync:
                         continue
                     if (source.client, token.lead_id) in state.latest:
                         continue
-                    lead = lead_by_id[token.lead_id]
+                    lead = leads.lead(token.lead_id)
                     first_seen = sightings[(source.client, token.key)]
                     request = Request(source.client, lead, row.reason, local_date(first_seen, self.config.zone),
                                       self.config.currency)
@@ -444,49 +505,60 @@ class Sync:
 
     # -- projecting and writing -------------------------------------------------------------
 
-    def _write(self, workbook: Workbook, writes: list[CellWrite], new_tabs: list[str], source: str) -> None:
+    def _write(self, workbook: Workbook, writes: list[CellWrite], new_tabs: list, source: str,
+               charts: list | None = None) -> None:
         self.report.changes.extend((workbook.label, write) for write in writes)
-        if self.report.dry_run or (not writes and not new_tabs):
+        if self.report.dry_run or (not writes and not new_tabs and not charts):
             return
+        faults.checkpoint("write.workbook", label=workbook.label)
         try:
-            workbook.write(writes, new_tabs)
+            workbook.write(writes, new_tabs, charts or ())
             self.report.written.append(workbook.label)
+        except WorkbookChanged:
+            raise  # write_settled reads it again and plans again
         except WorkbookError as error:
             self.report.fail(source, str(error))
 
     def _project_returns(self, source: ReturnsSource, state: LedgerState,
                          sightings: dict[tuple[str, str], datetime]) -> None:
-        seen = {key: moment.astimezone(self.config.zone) for (client, key), moment in sightings.items()
-                if client == source.client}
-        writes = source.header_writes + plan_returns_tab(source.tab, source.grid, source.layout, source.rows,
-                                                         state.of_client(source.client), seen)
+        seen = {token.key: sightings[(source.client, token.key)].astimezone(self.config.zone)
+                for row in source.rows for token in row.tokens if (source.client, token.key) in sightings}
+        new_tabs, header_writes = [], source.header_writes
+        if not source.tab_exists:  # a client's first returns tab: the template (returns_template.py)
+            spec, header_writes = new_returns_tab(source.tab, self._policy(source.client),
+                                                  self.config.currency)
+            new_tabs = [spec]
+        writes = header_writes + plan_returns_tab(source.tab, source.grid, source.layout, source.rows,
+                                                  state.of_client(source.client), seen)
         for write in writes:
             if write.col == source.layout.column_of["Status"] and write.row > 1 and write.value:
                 self.report.row_statuses[write.value] += 1
-        new_tabs = [] if source.tab_exists else [returns_tab_spec(source.tab)]
         self._write(source.workbook, writes, new_tabs, f"{source.client} returns ({source.location.describe()})")
 
-    def _project_tracking(self, tracking: Workbook, grids: dict[str, Grid], titles: dict, leads: list[Lead],
-                          lead_by_id: dict[str, Lead], state: LedgerState, review: ReviewTab | None) -> None:
+    def _project_tracking(self, tracking: Workbook, grids: dict[str, Grid], titles: dict, leads: LeadLog,
+                          state: LedgerState, review: ReviewTab | None) -> None:
         config = self.config
         refunds = []
         for entry in state.entries:
             if entry.status != APPROVED:
                 continue
-            lead = lead_by_id.get(entry.lead_id)
+            lead = leads.lead(entry.lead_id)
             if lead is None:
                 self.report.problems.append(Problem(
                     "ledger", f"approved lead {entry.lead_id} of {entry.client} is no longer in the lead log; "
                               "its refund is not shown on a tracking tab"))
                 continue
-            refunds.append(Refund(lead, entry.credit, entry.cash_week))
-        figures = weekly_figures(leads, refunds, config.tracking.group_by, config.week_end_weekday)
+            refunds.append(Refund(lead, entry.credit, entry.cash_week, local_date(entry.decided_at, config.zone)))
+        figures = weekly_figures(leads.delivered(config.tracking.group_by, config.week_end_weekday), refunds,
+                                 config.tracking.group_by, config.week_end_weekday)
+        restated = restatement_notes(refunds, config.tracking.group_by, config.week_end_weekday)
         writes: list[CellWrite] = []
         new_tabs = []
         for key, title in sorted(titles.items(), key=lambda item: item[1]):
             try:
-                writes += plan_tracking_tab(title, grids.get(title, []), figures.get(key, {}),
-                                            config.week_end_weekday)
+                writes += mark_tracking_writes(
+                    plan_tracking_tab(title, grids.get(title, []), figures.get(key, {}), config.week_end_weekday),
+                    grids.get(title, []), restated.get(key, {}), self.cash_week)
             except TabLayoutError as error:
                 self.report.fail(f"tracking tab {title}", str(error))
                 continue
@@ -497,12 +569,17 @@ class Sync:
                                                              self._review_lines(state, review))
             if REVIEW_TAB not in grids:
                 new_tabs.append(REVIEW_TAB_SPEC)
+        dashboard = plan_dashboard(grids.get(DASHBOARD_TAB),
+                                   build_dashboard(figures, titles, leads, refunds, state.entries, config))
+        writes += dashboard.writes
+        if DASHBOARD_TAB not in grids:
+            new_tabs.append(DASHBOARD_TAB_SPEC)
         if config.tracking.google is not None:
             audit_writes = self._audit_tab_writes(grids.get(AUDIT_TAB), state)
             if AUDIT_TAB not in grids:
                 new_tabs.append(AUDIT_TAB)
             writes += audit_writes
-        self._write(tracking, writes, new_tabs, f"tracking ({tracking.label})")
+        self._write(tracking, writes, new_tabs, f"tracking ({tracking.label})", dashboard.charts)
 
     def _review_lines(self, state: LedgerState, review: ReviewTab) -> list[tuple[int | None, ReviewLine]]:
         row_of: dict[tuple[str, str], int] = {}
@@ -543,6 +620,8 @@ def _csv_text(value: CellValue) -> str:
         return ""
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, str):  # client names and lead IDs: never a formula when Excel opens the file
+        return csv_safe(value)
     return str(value) if not hasattr(value, "isoformat") else value.isoformat()
 
 
@@ -552,9 +631,13 @@ def append_audit_csv(path: Path, entries: list[LedgerEntry]) -> int:
     A line cut off by a killed run is dropped first, so the file only ever holds whole rows
     in ledger order and its row count says which entries it has.
     """
+    faults.checkpoint("audit.before_append")
     existing = path.read_bytes() if path.exists() else b""
     if existing and not existing.endswith(b"\n"):
-        existing = existing[: existing.rfind(b"\n") + 1]
+        cut = existing.rfind(b"\n") + 1
+        while cut and existing[:cut].count(b'"') % 2:  # that newline was inside a quoted field
+            cut = existing.rfind(b"\n", 0, cut - 1) + 1
+        existing = existing[:cut]
         with path.open("r+b") as handle:
             handle.truncate(len(existing))
     already = max(len(list(csv.reader(io.StringIO(existing.decode("utf-8-sig"))))) - 1, 0)
@@ -566,10 +649,20 @@ def append_audit_csv(path: Path, entries: list[LedgerEntry]) -> int:
     if not existing:
         writer.writerow(AUDIT_COLUMNS)
     writer.writerows([[_csv_text(value) for value in row] for row in rows])
-    with path.open("ab") as handle:
-        handle.write(buffer.getvalue().encode("utf-8"))
-        handle.flush()
+    data = buffer.getvalue().encode("utf-8")
+    # One write() call (unbuffered): a killed process leaves all of it or none. Only a power
+    # cut can tear it, and the next run drops the torn line (above); the fault point
+    # audit.partial tears it on purpose to prove that.
+    torn = len(data) // 2 if faults.armed("audit.partial") else 0
+    with path.open("ab", buffering=0) as handle:
+        if torn:
+            handle.write(data[:torn])
+            faults.checkpoint("audit.partial")
+        view = memoryview(data)[torn:]
+        while view:
+            view = view[handle.write(view):]
         os.fsync(handle.fileno())
+    faults.checkpoint("audit.appended")
     return len(rows)
 
 

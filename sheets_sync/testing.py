@@ -21,9 +21,14 @@ answer against it and replay recorded Google traffic against it):
   (401 without it, 403 when its scopes do not allow the call), as Google does.
 - ``GET spreadsheets/{id}`` (``fields`` masks honoured; grid data is never served),
   ``POST spreadsheets/{id}:batchUpdate`` with ``addSheet``, ``deleteSheet``,
-  ``updateSheetProperties``, ``updateSpreadsheetProperties``, ``updateCells`` (values and
-  number formats), ``appendDimension``, ``insertDimension``, ``deleteDimension`` and
-  ``sortRange``; all requests of a batch apply, or none.
+  ``updateSheetProperties``, ``updateSpreadsheetProperties``, ``updateCells`` (values,
+  number formats, background colours, notes), ``appendDimension``, ``insertDimension``,
+  ``deleteDimension``, ``sortRange``, ``setDataValidation``, ``addProtectedRange``,
+  ``deleteProtectedRange``, ``addConditionalFormatRule``, ``addChart`` (basic charts over
+  cells) and ``deleteEmbeddedObject``; all requests of a batch apply, or none. Charts,
+  conditional formats and protected ranges are served in ``spreadsheets.get``;
+  :meth:`FakeSheetsServer.notes`, :meth:`~FakeSheetsServer.backgrounds` and
+  :meth:`~FakeSheetsServer.data_validations` show what lives in cells.
 - ``values`` get, update, append, clear, batchGet, batchUpdate, batchClear, with
   ``valueInputOption`` RAW / USER_ENTERED, ``valueRenderOption`` FORMATTED_VALUE /
   UNFORMATTED_VALUE / FORMULA, ``dateTimeRenderOption`` and ``majorDimension``.
@@ -50,6 +55,12 @@ rest follow Google's documentation, and what neither shows is marked as assumed:
 - Number formats: DATE, TIME, DATE_TIME, NUMBER, PERCENT and CURRENCY patterns are
   formatted for FORMATTED_VALUE (en_US); numbers without a format approximate Google's
   "automatic" display (up to 10 significant digits, ``1.23457E+15`` from 1e15 up).
+- ``batchUpdate`` with ``includeSpreadsheetInResponse`` answers the spreadsheet as it is
+  after the batch; ``responseRanges`` limit it to the sheets of those ranges (as recorded
+  ``spreadsheets.get`` with ``ranges`` does), and with grid data (``responseIncludeGridData``,
+  or any ``fields`` mask, which then decides) each such sheet has one GridData per range:
+  rows up to the last with a value, empty cells ``{}``, ``startRow``/``startColumn`` left out
+  when 0 (assumed from proto3 JSON).
 
 Fault injection (documented settings, not monkeypatching) applies to Sheets API calls,
 never to the token endpoint: :meth:`~FakeSheetsServer.fail_next`,
@@ -657,6 +668,14 @@ class _Sheet:
     formats: dict[tuple[int, int], _NumberFormat] = field(default_factory=dict)
     pixel_sizes: dict[tuple[str, int], int] = field(default_factory=dict)
     """(dimension, index) -> pixelSize set by ``updateDimensionProperties``."""
+    notes: dict[tuple[int, int], str] = field(default_factory=dict)
+    backgrounds: dict[tuple[int, int], dict[str, float]] = field(default_factory=dict)
+    """Cell notes and ``userEnteredFormat.backgroundColor`` set by ``updateCells``."""
+    charts: list[dict[str, Any]] = field(default_factory=list)
+    conditional_formats: list[dict[str, Any]] = field(default_factory=list)
+    protected_ranges: list[dict[str, Any]] = field(default_factory=list)
+    data_validations: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+    """(GridRange, DataValidationRule) in the order they were set; a later one wins."""
 
     @property
     def sheet_id(self) -> int:
@@ -681,6 +700,8 @@ class _Sheet:
     def _keep(self, inside: Callable[[int, int], bool]) -> None:
         self.cells = {position: cell for position, cell in self.cells.items() if inside(*position)}
         self.formats = {position: fmt for position, fmt in self.formats.items() if inside(*position)}
+        self.notes = {position: note for position, note in self.notes.items() if inside(*position)}
+        self.backgrounds = {position: color for position, color in self.backgrounds.items() if inside(*position)}
 
     def shift(self, dimension: str, start: int, delta: int) -> None:
         """Insert (delta > 0) or delete (delta < 0) rows or columns at ``start``."""
@@ -698,6 +719,7 @@ class _Sheet:
             return result
 
         self.cells, self.formats = moved(self.cells), moved(self.formats)
+        self.notes, self.backgrounds = moved(self.notes), moved(self.backgrounds)
         grid = self.properties["gridProperties"]
         grid["rowCount" if axis == 0 else "columnCount"] += delta
 
@@ -711,7 +733,16 @@ class _Sheet:
             self.formats[(row, col)] = number_format
 
     def clone(self) -> _Sheet:
-        return _Sheet(copy.deepcopy(self.properties), dict(self.cells), dict(self.formats))
+        return _Sheet(copy.deepcopy(self.properties), dict(self.cells), dict(self.formats), dict(self.pixel_sizes),
+                      dict(self.notes), dict(self.backgrounds), copy.deepcopy(self.charts),
+                      copy.deepcopy(self.conditional_formats), copy.deepcopy(self.protected_ranges),
+                      copy.deepcopy(self.data_validations))
+
+    def objects_json(self) -> dict[str, Any]:
+        """The Sheet resource's charts, conditional formats and protected ranges, where any."""
+        objects = {"charts": self.charts, "conditionalFormats": self.conditional_formats,
+                   "protectedRanges": self.protected_ranges}
+        return {key: copy.deepcopy(value) for key, value in objects.items() if value}
 
 
 @dataclass
@@ -775,6 +806,7 @@ class _Spreadsheet:
         sheets = [
             {"properties": {"sheetId": sheet.sheet_id, "title": sheet.title, "index": index}
              | {key: value for key, value in copy.deepcopy(sheet.properties).items() if key not in ("sheetId", "title")}}
+            | sheet.objects_json()
             for index, sheet in enumerate(self.sheets)
         ]
         return {
@@ -1079,6 +1111,8 @@ def _update_cells(spreadsheet: _Spreadsheet, request: Mapping[str, Any]) -> dict
     paths = {".".join(path) for path in _mask_paths(_parse_field_mask(request.get("fields") or "*"))}
     sets_value = bool(paths & {"*", "userEnteredValue"})
     sets_format = bool(paths & {"*", "userEnteredFormat", "userEnteredFormat.numberFormat"})
+    sets_background = bool(paths & {"*", "userEnteredFormat", "userEnteredFormat.backgroundColor"})
+    sets_note = bool(paths & {"*", "note"})
     rows = request.get("rows", [])
     if "start" in request:
         start = request["start"]
@@ -1118,6 +1152,17 @@ def _update_cells(spreadsheet: _Spreadsheet, request: Mapping[str, Any]) -> dict
                 sheet.formats[position] = (number_format.get("type", "NUMBER"), number_format.get("pattern", ""))
             else:
                 sheet.formats.pop(position, None)
+        if sets_background:
+            background = cell_data.get("userEnteredFormat", {}).get("backgroundColor")
+            if background:
+                sheet.backgrounds[position] = dict(background)
+            else:
+                sheet.backgrounds.pop(position, None)
+        if sets_note:
+            if cell_data.get("note"):
+                sheet.notes[position] = cell_data["note"]
+            else:
+                sheet.notes.pop(position, None)
     return {}
 
 
@@ -1213,6 +1258,142 @@ def _sort_range(spreadsheet: _Spreadsheet, request: Mapping[str, Any]) -> dict[s
     return {}
 
 
+# --------------------------------------------------------------------------- embedded objects and rules
+#
+# Replies follow recorded Google traffic where it exists (addProtectedRange, setDataValidation,
+# deleteProtectedRange): proto3 JSON leaves out a GridRange's sheetId 0, false booleans and
+# empty lists, Google adds the requesting account to a protected range's editors, and its
+# reply says ``requestingUserCanEdit``. Replies to addChart echo the chart with its id
+# (assumed). Ranges of rules, protections and charts do not follow inserted or deleted rows.
+
+
+def _checked_range(spreadsheet: _Spreadsheet, grid_range: Mapping[str, Any]) -> dict[str, Any]:
+    """A GridRange as Google stores and answers it, after checking it lies on an existing grid."""
+    sheet, start_row, start_col, end_row, end_col = _grid_range(spreadsheet, grid_range)
+    if end_row > sheet.row_count or end_col > sheet.column_count or start_row < 0 or start_col < 0:
+        raise _grid_limit_error(sheet, start_row, start_col, max(end_row, start_row + 1), max(end_col, start_col + 1))
+    stored = {key: value for key, value in grid_range.items() if value is not None}
+    if stored.get("sheetId", 0) == 0:
+        stored.pop("sheetId", None)
+    return copy.deepcopy(stored)
+
+
+def _without_defaults(value: Any) -> Any:
+    """proto3 JSON: false, empty strings and empty lists are left out; messages stay."""
+    if isinstance(value, dict):
+        return {key: _without_defaults(item) for key, item in value.items()
+                if item is not None and item is not False and item != "" and item != []}
+    if isinstance(value, list):
+        return [_without_defaults(item) for item in value]
+    return value
+
+
+def _new_object_id(spreadsheet: _Spreadsheet) -> int:
+    taken = {chart.get("chartId") for sheet in spreadsheet.sheets for chart in sheet.charts} | {
+        protected.get("protectedRangeId") for sheet in spreadsheet.sheets for protected in sheet.protected_ranges}
+    while True:
+        candidate = secrets.randbelow(2**31 - 2) + 1
+        if candidate not in taken:
+            return candidate
+
+
+def _add_protected_range(spreadsheet: _Spreadsheet, request: Mapping[str, Any]) -> dict[str, Any]:
+    wanted = request.get("protectedRange") or {}
+    if "range" not in wanted:
+        raise _ApiError(400, "FakeSheetsServer protects ranges only (not named ranges or tables).")
+    sheet = spreadsheet.sheet_by_id(wanted["range"].get("sheetId", 0))
+    protected = _without_defaults({key: copy.deepcopy(value) for key, value in wanted.items()
+                                   if key not in ("requestingUserCanEdit", "protectedRangeId", "range")})
+    protected = {"protectedRangeId": _new_object_id(spreadsheet), "range": _checked_range(spreadsheet, wanted["range"]),
+                 **protected, "requestingUserCanEdit": True}
+    protected.setdefault("editors", {})
+    reply = copy.deepcopy(protected)
+    users = list(protected["editors"].get("users", []))
+    protected["editors"]["users"] = users + [SERVICE_ACCOUNT_EMAIL] * (SERVICE_ACCOUNT_EMAIL not in users)
+    sheet.protected_ranges.append(protected)
+    return {"addProtectedRange": {"protectedRange": reply}}
+
+
+def _delete_protected_range(spreadsheet: _Spreadsheet, request: Mapping[str, Any]) -> dict[str, Any]:
+    wanted = request.get("protectedRangeId")
+    for sheet in spreadsheet.sheets:
+        for protected in sheet.protected_ranges:
+            if protected["protectedRangeId"] == wanted:
+                sheet.protected_ranges.remove(protected)
+                return {}
+    raise _ApiError(400, f"No protected range with id: {wanted}")
+
+
+def _set_data_validation(spreadsheet: _Spreadsheet, request: Mapping[str, Any]) -> dict[str, Any]:
+    grid_range = request.get("range") or {}
+    sheet = spreadsheet.sheet_by_id(grid_range.get("sheetId", 0))
+    stored = _checked_range(spreadsheet, grid_range)
+    rule = request.get("rule")
+    sheet.data_validations = [(old, old_rule) for old, old_rule in sheet.data_validations if old != stored]
+    if rule:
+        if (rule.get("condition") or {}).get("type") in (None, "CONDITION_TYPE_UNSPECIFIED"):
+            raise _ApiError(400, "Invalid DataValidationRule: a condition type is required.")
+        sheet.data_validations.append((stored, _without_defaults(copy.deepcopy(dict(rule)))))
+    return {}
+
+
+def _add_conditional_format_rule(spreadsheet: _Spreadsheet, request: Mapping[str, Any]) -> dict[str, Any]:
+    rule = request.get("rule") or {}
+    ranges = rule.get("ranges") or []
+    if not ranges or ("booleanRule" in rule) == ("gradientRule" in rule):
+        raise _ApiError(400, "Invalid ConditionalFormatRule: it needs ranges and one of booleanRule or gradientRule.")
+    sheets = {spreadsheet.sheet_by_id(grid_range.get("sheetId", 0)).sheet_id for grid_range in ranges}
+    if len(sheets) != 1:
+        raise _ApiError(400, "All ranges of a conditional format rule must be on the same sheet.")
+    sheet = spreadsheet.sheet_by_id(sheets.pop())
+    stored = {**_without_defaults(copy.deepcopy(dict(rule))),
+              "ranges": [_checked_range(spreadsheet, grid_range) for grid_range in ranges]}
+    index = request.get("index", 0)
+    if not 0 <= index <= len(sheet.conditional_formats):
+        raise _ApiError(400, f"Invalid index {index}: the sheet has {len(sheet.conditional_formats)} rules.")
+    sheet.conditional_formats.insert(index, stored)
+    return {}
+
+
+def _add_chart(spreadsheet: _Spreadsheet, request: Mapping[str, Any]) -> dict[str, Any]:
+    chart = copy.deepcopy(dict(request.get("chart") or {}))
+    overlay = (chart.get("position") or {}).get("overlayPosition")
+    if not overlay or "anchorCell" not in overlay:
+        raise _ApiError(400, "FakeSheetsServer places charts over cells only (position.overlayPosition.anchorCell).")
+    anchor = overlay["anchorCell"]
+    sheet = spreadsheet.sheet_by_id(anchor.get("sheetId", 0))
+    if anchor.get("rowIndex", 0) >= sheet.row_count or anchor.get("columnIndex", 0) >= sheet.column_count:
+        raise _grid_limit_error(sheet, anchor.get("rowIndex", 0), anchor.get("columnIndex", 0),
+                                anchor.get("rowIndex", 0) + 1, anchor.get("columnIndex", 0) + 1)
+    basic = (chart.get("spec") or {}).get("basicChart")
+    if basic is None:
+        raise _ApiError(400, "FakeSheetsServer draws basic charts only (spec.basicChart).")
+    for part in [*basic.get("domains", []), *basic.get("series", [])]:
+        data = part.get("domain") or part.get("series") or {}
+        sources = (data.get("sourceRange") or {}).get("sources") or []
+        if not sources:
+            raise _ApiError(400, "Invalid chart: every domain and series needs a sourceRange.")
+        data["sourceRange"]["sources"] = [_checked_range(spreadsheet, source) for source in sources]
+    chart_id = chart.get("chartId")
+    if chart_id is None:
+        chart_id = _new_object_id(spreadsheet)
+    elif any(existing.get("chartId") == chart_id for other in spreadsheet.sheets for existing in other.charts):
+        raise _ApiError(400, f"An object with the id {chart_id} already exists.")
+    chart = {**_without_defaults(chart), "chartId": chart_id}
+    sheet.charts.append(chart)
+    return {"addChart": {"chart": copy.deepcopy(chart)}}
+
+
+def _delete_embedded_object(spreadsheet: _Spreadsheet, request: Mapping[str, Any]) -> dict[str, Any]:
+    wanted = request.get("objectId")
+    for sheet in spreadsheet.sheets:
+        for chart in sheet.charts:
+            if chart.get("chartId") == wanted:
+                sheet.charts.remove(chart)
+                return {}
+    raise _ApiError(400, f"No object with id: {wanted}")
+
+
 _BATCH_UPDATE_REQUESTS: dict[str, Callable[[_Spreadsheet, Mapping[str, Any]], dict[str, Any]]] = {
     "addSheet": _add_sheet,
     "deleteSheet": _delete_sheet,
@@ -1224,6 +1405,12 @@ _BATCH_UPDATE_REQUESTS: dict[str, Callable[[_Spreadsheet, Mapping[str, Any]], di
     "insertDimension": _insert_dimension,
     "deleteDimension": _delete_dimension,
     "sortRange": _sort_range,
+    "addProtectedRange": _add_protected_range,
+    "deleteProtectedRange": _delete_protected_range,
+    "setDataValidation": _set_data_validation,
+    "addConditionalFormatRule": _add_conditional_format_rule,
+    "addChart": _add_chart,
+    "deleteEmbeddedObject": _delete_embedded_object,
 }
 
 
@@ -1411,6 +1598,35 @@ class FakeSheetsServer:
             sheet = self._sheet(spreadsheet_id, tab)
             answer = _read_values(_Range(sheet, 0, 0, None, None), _RenderOptions("FORMULA"))
         return answer.get("values", [])
+
+    def sheet_resource(self, spreadsheet_id: str, tab: str) -> dict[str, Any]:
+        """The tab as spreadsheets.get answers it: properties, charts, conditionalFormats,
+        protectedRanges (those present)."""
+        with self._lock:
+            spreadsheet = self._spreadsheet(spreadsheet_id)
+            sheet = self._sheet(spreadsheet_id, tab)
+            return spreadsheet.json()["sheets"][spreadsheet.sheets.index(sheet)]
+
+    def notes(self, spreadsheet_id: str, tab: str) -> dict[str, str]:
+        """Cell notes by A1 name (``{"C5": "Restated ..."}``)."""
+        with self._lock:
+            sheet = self._sheet(spreadsheet_id, tab)
+            return {_cell_name(*position): note for position, note in sorted(sheet.notes.items())}
+
+    def backgrounds(self, spreadsheet_id: str, tab: str) -> dict[str, str]:
+        """Cell background colours by A1 name, as ``"RRGGBB"``."""
+        with self._lock:
+            sheet = self._sheet(spreadsheet_id, tab)
+            return {_cell_name(*position): "".join(f"{round(color.get(part, 0) * 255):02X}"
+                                                   for part in ("red", "green", "blue"))
+                    for position, color in sorted(sheet.backgrounds.items())}
+
+    def data_validations(self, spreadsheet_id: str, tab: str) -> list[dict[str, Any]]:
+        """Data validation rules as set: ``[{"range": GridRange, "rule": DataValidationRule}]``."""
+        with self._lock:
+            sheet = self._sheet(spreadsheet_id, tab)
+            return [{"range": copy.deepcopy(grid_range), "rule": copy.deepcopy(rule)}
+                    for grid_range, rule in sheet.data_validations]
 
     def edit(self, spreadsheet_id: str, range_a1: str, values: Sequence[Sequence[Any]]) -> None:
         """A person typing ``values`` into the cells at ``range_a1`` (USER_ENTERED)."""
@@ -1666,7 +1882,9 @@ class FakeSheetsServer:
             return {"spreadsheetId": sid, "clearedRanges": cleared}
         if api_method == "sheets.spreadsheets.values.batchUpdate":
             return self._transaction(spreadsheet, lambda work: _batch_update_values(work, body))
-        return self._transaction(spreadsheet, lambda work: _batch_update(work, body))
+        # A field mask decides what the answer holds; without one, responseIncludeGridData does.
+        grid_data = bool(body.get("responseIncludeGridData")) or bool((query.get("fields") or [""])[-1])
+        return self._transaction(spreadsheet, lambda work: _batch_update(work, body, grid_data))
 
     def _transaction(
         self, spreadsheet: _Spreadsheet, change: Callable[[_Spreadsheet], dict[str, Any]]
@@ -1758,7 +1976,7 @@ def _batch_update_values(spreadsheet: _Spreadsheet, body: Mapping[str, Any]) -> 
     return answer
 
 
-def _batch_update(spreadsheet: _Spreadsheet, body: Mapping[str, Any]) -> dict[str, Any]:
+def _batch_update(spreadsheet: _Spreadsheet, body: Mapping[str, Any], grid_data: bool = False) -> dict[str, Any]:
     replies = []
     for index, request in enumerate(body.get("requests", [])):
         if len(request) != 1:
@@ -1773,6 +1991,80 @@ def _batch_update(spreadsheet: _Spreadsheet, body: Mapping[str, Any]) -> dict[st
             raise _ApiError(error.code, f"Invalid requests[{index}].{kind}: {error.message}") from None
     answer: dict[str, Any] = {"spreadsheetId": spreadsheet.spreadsheet_id, "replies": replies}
     if body.get("includeSpreadsheetInResponse"):
-        answer["updatedSpreadsheet"] = spreadsheet.json()
+        answer["updatedSpreadsheet"] = _updated_spreadsheet(spreadsheet, body, grid_data)
     return answer
+
+
+def _updated_spreadsheet(spreadsheet: _Spreadsheet, body: Mapping[str, Any], grid_data: bool) -> dict[str, Any]:
+    """The Spreadsheet a batchUpdate answers with: after the batch, limited to the sheets of
+    ``responseRanges`` when given (as spreadsheets.get with ``ranges``), each with one GridData
+    per range when grid data is asked for."""
+    answer = spreadsheet.json()
+    ranges = [spreadsheet.parse_range(text) for text in body.get("responseRanges") or []]
+    if not ranges:
+        ranges = [_Range(sheet, 0, 0, None, None) for sheet in spreadsheet.sheets] if grid_data else []
+        if not ranges:
+            return answer
+    by_sheet: dict[int, list[_Range]] = {}
+    for rng in ranges:
+        by_sheet.setdefault(rng.sheet.sheet_id, []).append(rng)
+    sheets = []
+    for index, sheet in enumerate(spreadsheet.sheets):
+        if sheet.sheet_id in by_sheet:
+            entry = answer["sheets"][index]
+            if grid_data:
+                entry["data"] = [_grid_data(rng) for rng in by_sheet[sheet.sheet_id]]
+            sheets.append(entry)
+    answer["sheets"] = sheets
+    return answer
+
+
+def _grid_data(rng: _Range) -> dict[str, Any]:
+    """A GridData of the range: rows up to the last with a value, cells up to each row's last
+    (empty ones as ``{}``), every row's and column's pixel size; proto3 leaves out start 0."""
+    start_row, start_col, end_row, end_col = rng.clipped()
+    sheet = rng.sheet
+    inside = [(row, col) for row, col in sheet.cells if start_row <= row < end_row and start_col <= col < end_col]
+    data: dict[str, Any] = {}
+    if start_row:
+        data["startRow"] = start_row
+    if start_col:
+        data["startColumn"] = start_col
+    if inside:
+        last_row = max(row for row, _ in inside)
+        row_data = []
+        for row in range(start_row, last_row + 1):
+            columns = [col for r, col in inside if r == row]
+            values = [_cell_data_json(sheet, (row, col)) for col in range(start_col, max(columns) + 1)] if columns else []
+            row_data.append({"values": values} if values else {})
+        data["rowData"] = row_data
+    data["rowMetadata"] = [{"pixelSize": sheet.pixel_sizes.get(("ROWS", row), 21)} for row in range(start_row, end_row)]
+    data["columnMetadata"] = [{"pixelSize": sheet.pixel_sizes.get(("COLUMNS", col), 100)}
+                              for col in range(start_col, end_col)]
+    return data
+
+
+def _cell_data_json(sheet: _Sheet, position: tuple[int, int]) -> dict[str, Any]:
+    """A CellData: what was entered, what it evaluates to and shows as, its number format."""
+    cell_json: dict[str, Any] = {}
+    cell = sheet.cells.get(position)
+    if cell is not None:
+        entered = _json_number(cell.value) if cell.kind == "numberValue" else cell.value
+        cell_json["userEnteredValue"] = {cell.kind: entered}
+        if cell.kind != "formulaValue":
+            cell_json["effectiveValue"] = {cell.kind: entered}
+        elif isinstance(result := _evaluate(sheet, position, cell.value), float):
+            cell_json["effectiveValue"] = {"numberValue": _json_number(result)}
+        shown = _render_cell(sheet, position, _RenderOptions())
+        cell_json["formattedValue"] = shown if isinstance(shown, str) else str(shown)
+    cell_format: dict[str, Any] = {}
+    if (number_format := sheet.formats.get(position)) is not None:
+        cell_format["numberFormat"] = {"type": number_format[0], "pattern": number_format[1]}
+    if (background := sheet.backgrounds.get(position)) is not None:
+        cell_format["backgroundColor"] = dict(background)
+    if cell_format:
+        cell_json["userEnteredFormat"] = cell_format
+    if (note := sheet.notes.get(position)) is not None:
+        cell_json["note"] = note
+    return cell_json
 

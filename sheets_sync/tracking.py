@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -84,6 +84,8 @@ class Refund:
     lead: Lead
     credit: Decimal
     cash_week: date
+    approved_on: date | None = None
+    """The local date it was approved: when its lead's week was restated."""
 
 
 GroupKey = tuple[str, ...]
@@ -93,16 +95,27 @@ def group_key(lead: Lead, group_by: Sequence[str]) -> GroupKey:
     return tuple(getattr(lead, field) for field in group_by)
 
 
-def weekly_figures(leads: Iterable[Lead], refunds: Iterable[Refund], group_by: Sequence[str],
-                   week_end_weekday: int) -> dict[GroupKey, dict[date, WeekFigures]]:
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """The leads delivered in one group and week: how many, and their prices and costs."""
+
+    leads: int
+    gross_revenue: Decimal
+    lead_cost: Decimal
+
+
+def weekly_figures(delivered: Mapping[GroupKey, Mapping[date, Delivered]], refunds: Iterable[Refund],
+                   group_by: Sequence[str], week_end_weekday: int) -> dict[GroupKey, dict[date, WeekFigures]]:
     """Per group, per week ending: delivered and accrual figures by the lead's week, cash
-    figures by the week the refund was approved."""
+    figures by the week the refund was approved. ``delivered`` is the lead log's share
+    (:meth:`~sheets_sync.leads.LeadLog.delivered`)."""
     figures: dict[GroupKey, dict[date, WeekFigures]] = defaultdict(lambda: defaultdict(WeekFigures))
-    for lead in leads:
-        week = figures[group_key(lead, group_by)][week_ending(lead.delivered_on, week_end_weekday)]
-        week.delivered += 1
-        week.gross_revenue += lead.price
-        week.lead_cost += lead.cost
+    for key, weeks in delivered.items():
+        for week_ending_on, leads in weeks.items():
+            week = figures[key][week_ending_on]
+            week.delivered += leads.leads
+            week.gross_revenue += leads.gross_revenue
+            week.lead_cost += leads.lead_cost
     for refund in refunds:
         group = figures[group_key(refund.lead, group_by)]
         accrual = group[week_ending(refund.lead.delivered_on, week_end_weekday)]

@@ -243,7 +243,7 @@ def tracking_tabs(ws: Workspace) -> dict[str, dict[str, dict[date, Any]]]:
     book = load_workbook(ws.root / "tracking.xlsx")
     tabs = {}
     for sheet in book.worksheets:
-        if sheet.title == "Review":
+        if sheet.title in ("Review", "Dashboard"):
             continue
         rows = [list(row) for row in sheet.iter_rows(values_only=True)]
         weeks = [cell.date() if isinstance(cell, datetime) else cell for cell in rows[0][1:]]

@@ -428,11 +428,15 @@ def test_gspread_end_to_end(server: FakeSheetsServer, tmp_path: Path) -> None:
 # What the fake models: these batchUpdate request kinds and calls; Drive only as far as
 # creating a fresh spreadsheet, reading its Drive metadata and deleting it.
 REPLAYABLE_UPDATES = {"addSheet", "deleteSheet", "updateSheetProperties", "updateSpreadsheetProperties",
-                      "updateCells", "appendDimension", "insertDimension", "deleteDimension", "sortRange"}
+                      "updateCells", "appendDimension", "insertDimension", "deleteDimension", "sortRange",
+                      "addProtectedRange", "deleteProtectedRange", "setDataValidation", "addConditionalFormatRule",
+                      "addChart", "deleteEmbeddedObject"}
 REPLAYABLE_CALLS = {"spreadsheets.get", "values.get", "values.update", "values.append", "values.clear",
                     "values:batchGet", "values:batchUpdate", "values:batchClear",
                     "drive:create", "drive:metadata", "drive:delete"}
 IGNORED_SPREADSHEET_PROPERTIES = ("defaultFormat", "spreadsheetTheme")
+MAPPED_ID_KEYS = ("sheetId", "protectedRangeId", "chartId", "objectId")  # ids Google and the fake each choose
+SERVICE_ACCOUNT = re.compile(r"[\w.-]+@[\w-]+\.iam\.gserviceaccount\.com")
 
 
 def _sheets_call(method: str, uri: str, body: str | None) -> str:
@@ -547,6 +551,9 @@ class Replay:
         for old, new in zip(recorded.get("replies", []), actual.get("replies", [])):
             if "addSheet" in old and "addSheet" in new:
                 pairs.append((old["addSheet"]["properties"]["sheetId"], new["addSheet"]["properties"]["sheetId"]))
+            if "addProtectedRange" in old and "addProtectedRange" in new:
+                pairs.append((old["addProtectedRange"]["protectedRange"]["protectedRangeId"],
+                              new["addProtectedRange"]["protectedRange"]["protectedRangeId"]))
         for old, new in zip(recorded.get("sheets", []), actual.get("sheets", [])):
             if "sheetId" in old.get("properties", {}) and "sheetId" in new.get("properties", {}):
                 pairs.append((old["properties"]["sheetId"], new["properties"]["sheetId"]))
@@ -555,7 +562,7 @@ class Replay:
     @classmethod
     def _map_sheet_ids(cls, value: Any, mapping: dict[int, int]) -> Any:
         if isinstance(value, dict):
-            return {key: (mapping.get(item, item) if key == "sheetId" else cls._map_sheet_ids(item, mapping))
+            return {key: (mapping.get(item, item) if key in MAPPED_ID_KEYS else cls._map_sheet_ids(item, mapping))
                     for key, item in value.items()}
         if isinstance(value, list):
             return [cls._map_sheet_ids(item, mapping) for item in value]
@@ -565,7 +572,8 @@ class Replay:
     def _normalised(body: Any) -> Any:
         if not isinstance(body, dict):
             return body
-        body = json.loads(json.dumps(body))
+        # The recording's service account is not the fake's: protected ranges name it as editor.
+        body = json.loads(SERVICE_ACCOUNT.sub("service-account", json.dumps(body)))
         for name in IGNORED_SPREADSHEET_PROPERTIES:
             body.get("properties", {}).pop(name, None)
         body.get("error", {}).pop("details", None)

@@ -94,7 +94,7 @@ def test_the_returns_scenario_on_google(google: GoogleWorkspace) -> None:
     zenith = google.table(google.zenith, "Returns")
     assert zenith[0]["Status"] == "Approved" and zenith[0]["Lead ID"] == "000202"
     assert google.server.tabs(google.tracking) == ["Sheet1", "Home-Garden UK", "Solar UK", "Solar US", "Review",
-                                                   "Audit log"]
+                                                   "Dashboard", "Audit log"]
     solar_us = google.server.values(google.tracking, "Solar US")
     labels = {row[0]: row[1:] for row in solar_us[1:]}
     # The lead week, then every week up to the one the refunds were approved in (cash view).

@@ -5,6 +5,9 @@ from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+
+from sheets_sync.backends.base import WorkbookError
 from sheets_sync.config import LeadsConfig
 from sheets_sync.leads import read_lead_log
 
@@ -58,5 +61,5 @@ def test_header_mapping_and_a_missing_column(tmp_path: Path) -> None:
     leads, problems = read_lead_log(LeadsConfig(csv=path, tab=None, columns={"lead_id": "ID", "delivered_at": "When",
                                                                              "client": "Buyer"}), ZONE)
     assert [lead.client for lead in leads] == ["Acme"] and problems == []
-    leads, problems = read_lead_log(LeadsConfig(csv=path, tab=None), ZONE)
-    assert leads == [] and "'Lead ID'" in problems[0].message and "leads.columns" in problems[0].message
+    with pytest.raises(WorkbookError, match="no column headed 'Lead ID'.*leads.columns"):
+        read_lead_log(LeadsConfig(csv=path, tab=None), ZONE)

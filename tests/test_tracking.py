@@ -86,7 +86,7 @@ def _workspace_with_leads(workspace: Workspace) -> Workspace:
 def test_tabs_rows_and_formulas_of_a_new_tracking_workbook(workspace: Workspace) -> None:
     _workspace_with_leads(workspace).run(as_of="2024-02-14T09:00")
     book = load_workbook(workspace.root / "tracking.xlsx")
-    assert book.sheetnames == ["Home-Garden UK", "Solar US", "Review"]
+    assert book.sheetnames == ["Home-Garden UK", "Solar US", "Review", "Dashboard"]
     sheet = book["Home-Garden UK"]
     assert sheet["A1"].value == "Metric"
     assert [sheet.cell(1, column).value for column in (2, 3)] == [datetime(2024, 2, 11), datetime(2024, 2, 18)]

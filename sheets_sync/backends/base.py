@@ -27,6 +27,7 @@ spreadsheet serial number (Google's ``SERIAL_NUMBER`` rendering): use
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -54,8 +55,8 @@ class CellWrite:
     cell's own format (an operator's choice survives the engine rewriting the value).
 
     ``note`` and ``fill`` decorate the cell together with its value: ``note`` is a cell note
-    (an Excel comment; ``""`` removes one), ``fill`` a background colour as ``"RRGGBB"``.
-    ``None`` leaves either as it is. Neither is ever read back or compared: a planner only
+    (an Excel comment), ``fill`` a background colour as ``"RRGGBB"``; ``""`` removes either,
+    ``None`` leaves it as it is. Neither is ever read back or compared: a planner only
     emits a write when the value differs, and the decoration travels with it.
     """
 
@@ -131,6 +132,25 @@ def tab_spec(tab: "str | TabSpec") -> TabSpec:
 
 class WorkbookError(Exception):
     """A workbook could not be read or written; the message is one sentence for a person."""
+
+
+class WorkbookInUse(WorkbookError):
+    """A person has the workbook open (an Excel or LibreOffice owner file is present), so
+    nothing was written to it; the next run after it is closed catches up."""
+
+
+class WorkbookChanged(WorkbookError):
+    """Someone changed the workbook between this run's read and its write.
+
+    ``written`` False: nothing of this write landed (Excel refuses the save). True: the
+    cells were written at the positions planned (Google has no conditional write) and rows
+    have moved under them, so they must be re-planned and written again at once. Either
+    way the next :meth:`Workbook.read` returns the fresh content to re-plan on.
+    """
+
+    def __init__(self, message: str, *, written: bool) -> None:
+        super().__init__(message)
+        self.written = written
 
 
 class Workbook(Protocol):
@@ -220,6 +240,16 @@ def cell_text(value: CellValue) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value).strip()
+
+
+_NOT_STORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def storable_text(text: str) -> str:
+    """``text`` without the characters no workbook can store: control characters other than
+    tab and line breaks (not allowed in an .xlsx file's XML) and lone surrogates (not
+    encodable). They are invisible, so dropping them changes nothing a person sees."""
+    return _NOT_STORABLE.sub("", text)
 
 
 def column_letter(col: int) -> str:

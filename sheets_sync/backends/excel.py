@@ -3,23 +3,38 @@
 from __future__ import annotations
 
 import os
+import posixpath
+import re
+import stat
 import zipfile
 from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
+from xml.etree import ElementTree
 
 from filelock import FileLock, Timeout
 from openpyxl import Workbook as OpenpyxlWorkbook
 from openpyxl import load_workbook
+from openpyxl.cell.cell import MergedCell
 from openpyxl.cell.rich_text import CellRichText
 from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet.formula import ArrayFormula
+from python_calamine import CalamineWorkbook
 
-from .base import CellValue, CellWrite, Formula, Grid, TabSpec, WorkbookError, column_letter, tab_spec
+from .. import faults
+from .base import (CellValue, CellWrite, Formula, Grid, LineChart, TabSpec, WorkbookChanged, WorkbookError,
+                   WorkbookInUse, column_letter, storable_text, tab_spec)
+from .excel_files import (file_stamp, fsync_directory, in_use_message, open_by, remove_stale_temporaries,
+                          temporary_path)
+from .excel_style import decorate_cell, decorate_new_tab, place_charts
 
 DATE_FORMAT = "yyyy-mm-dd"
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
 LOCK_TIMEOUT_SECONDS = 30
+OLE_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+"""How an encrypted (password to open) .xlsx and an old .xls file begin: an OLE container."""
+FORMULA_STARTS = ("=", "+", "-", "@")
+"""What makes Excel read a typed entry as a formula."""
 
 
 def _lock_path(path: Path) -> Path:
@@ -50,12 +65,14 @@ class ExcelWorkbook:
         self._create = create
         self._lock = FileLock(_lock_path(path), timeout=LOCK_TIMEOUT_SECONDS)
         self._book: OpenpyxlWorkbook | None = None
+        self._stamp = None  # the file as read (excel_files.file_stamp); a save checks it is still so
 
     def __enter__(self) -> "ExcelWorkbook":
         try:
             self._lock.acquire()
         except Timeout:
             raise WorkbookError(f"{self.label} is locked by another sheets-sync run; try again when it ends.") from None
+        remove_stale_temporaries(self.path)  # a killed run's half-written copy; the lock says none is in use
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -63,7 +80,11 @@ class ExcelWorkbook:
 
     def _loaded(self) -> OpenpyxlWorkbook:
         if self._book is None:
-            if not self.path.exists() and self._create:
+            stamp = file_stamp(self.path)  # before reading: a save meanwhile shows as a change
+            if self._stamp is not None and stamp != self._stamp:  # read by values, then saved by someone
+                raise self._changed()
+            self._stamp = stamp
+            if self._stamp is None and self._create:
                 self._book = OpenpyxlWorkbook()
                 self._book.remove(self._book.active)
             else:
@@ -72,10 +93,16 @@ class ExcelWorkbook:
 
     def _load(self) -> OpenpyxlWorkbook:
         try:
-            return load_workbook(self.path, rich_text=True)
+            book = load_workbook(self.path, rich_text=True)
+            faults.checkpoint("excel.loaded", path=self.path)
+            return book
         except FileNotFoundError:
             raise WorkbookError(f"{self.label} does not exist.") from None
         except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError) as error:
+            if _starts_with(self.path, OLE_SIGNATURE):
+                raise WorkbookError(
+                    f"{self.label} cannot be opened: it is password-protected or an old .xls file; open it in Excel "
+                    "and save it as an .xlsx workbook without a password to open.") from None
             hint = " (it may be password-protected or not an .xlsx file)" if isinstance(
                 error, (zipfile.BadZipFile, InvalidFileException)) else ""
             raise WorkbookError(f"{self.label} cannot be opened as an Excel workbook{hint}.") from None
@@ -84,16 +111,24 @@ class ExcelWorkbook:
         return list(self._loaded().sheetnames)
 
     def read(self, tabs: Sequence[str]) -> dict[str, Grid]:
+        if self._book is None and (grids := self._read_values(tabs)) is not None:
+            faults.checkpoint("excel.loaded", path=self.path)
+            return grids
         book = self._loaded()
         return {
             tab: [[_cell_value(cell) for cell in row] for row in book[tab].iter_rows()]
             for tab in tabs if tab in book.sheetnames
         }
 
-    def write(self, writes: Sequence[CellWrite], new_tabs: Sequence[str | TabSpec] = ()) -> None:
-        if not writes and not new_tabs:
+    def write(self, writes: Sequence[CellWrite], new_tabs: Sequence[str | TabSpec] = (),
+              charts: Sequence[LineChart] = ()) -> None:
+        if not writes and not new_tabs and not charts:
             return
+        self._refuse_if_open()
         book = self._loaded()
+        if self._stamp is not None and read_only_on_disk(self.path):
+            raise WorkbookError(f"{self.label} is read-only on disk, so nothing was written to it; make it writable "
+                                "and run again.")
         for spec in map(tab_spec, new_tabs):
             if spec.title not in book.sheetnames:
                 sheet = book.create_sheet(spec.title)
@@ -103,19 +138,32 @@ class ExcelWorkbook:
                     sheet.sheet_format.defaultColWidth = spec.default_width
                 for column, width in spec.column_widths:
                     sheet.column_dimensions[column_letter(column)].width = width
+                decorate_new_tab(sheet, spec)
+        sheet_of = {tab: book[tab] for tab in {write.tab for write in writes}}  # book[tab] scans every tab
         for write in writes:
-            cell = book[write.tab].cell(row=write.row, column=write.col)
+            sheet = sheet_of[write.tab]
+            cell = sheet.cell(row=write.row, column=write.col)
+            if isinstance(cell, MergedCell):  # an engine cell a person merged into a neighbour
+                _unmerge_around(sheet, write.row, write.col)
+                cell = sheet.cell(row=write.row, column=write.col)
             self._set(cell, write.value)
             if write.number_format:
                 cell.number_format = write.number_format
+            decorate_cell(cell, write)
+        place_charts(book, charts)
         self._save(book)
 
     @staticmethod
     def _set(cell, value: CellValue) -> None:
+        if isinstance(value, str) and not isinstance(value, Formula):
+            value = storable_text(value)  # openpyxl refuses control characters; a run must not die of one
         cell.value = value
         if isinstance(value, str) and not isinstance(value, Formula):
-            # openpyxl would otherwise store client text such as "=HYPERLINK(...)" as a formula.
+            # openpyxl would otherwise store client text such as "=HYPERLINK(...)" as a formula;
+            # the quote prefix keeps it text when a person edits the cell, as typing '= does.
             cell.data_type = "s"
+            if value.startswith(FORMULA_STARTS):
+                cell.quotePrefix = True
         elif isinstance(value, datetime) and cell.number_format in ("General", DATE_FORMAT):
             cell.number_format = DATETIME_FORMAT
         elif isinstance(value, date) and not isinstance(value, datetime) and cell.number_format == "General":
@@ -125,14 +173,125 @@ class ExcelWorkbook:
         # Formula cells lose their cached values when openpyxl saves (EXCEL-NOTES), so ask
         # the spreadsheet program to recalculate whenever the file is opened.
         book.calculation.fullCalcOnLoad = True
-        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        temporary = temporary_path(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            book.save(temporary)
-            with open(temporary, "rb") as handle:
+            with open(temporary, "wb") as handle:
+                watched = faults.PartialWriteWatch(handle, "excel.save.partial", path=self.path) \
+                    if faults.armed("excel.save.partial") else handle
+                book.save(watched)
+                handle.flush()
                 os.fsync(handle.fileno())
+            faults.checkpoint("excel.before_replace", path=self.path)
+            # Last look before the rename, so the window for losing someone's save is this short.
+            self._refuse_if_open()
+            if file_stamp(self.path) != self._stamp:
+                self._book = None  # the next read loads what they saved
+                raise self._changed()
+            if self._stamp is not None:
+                _keep_owner_and_mode(self.path, temporary)
             os.replace(temporary, self.path)
+            faults.checkpoint("excel.replaced", path=self.path)
+            fsync_directory(self.path.parent)
+            self._stamp = file_stamp(self.path)
         except OSError as error:
             raise WorkbookError(f"{self.label} could not be saved ({error.strerror or error}).") from None
         finally:
             temporary.unlink(missing_ok=True)
+
+    def _read_values(self, tabs: Sequence[str]) -> dict[str, Grid] | None:
+        """The tabs read with python-calamine, many times faster than loading the workbook
+        with openpyxl (which :meth:`write` then does). ``None`` where only openpyxl reads
+        them as the engine needs them: tabs with formulas, error values or integers longer
+        than a float holds (calamine gives their cached results, blanks, rounded numbers),
+        and files calamine cannot read (openpyxl then says what is wrong with them)."""
+        stamp = file_stamp(self.path)  # before reading: a save meanwhile shows as a change
+        if stamp is None:
+            return None
+        try:
+            with zipfile.ZipFile(self.path) as archive:
+                parts = _sheet_parts(archive)
+                book = CalamineWorkbook.from_path(str(self.path))
+                wanted = [tab for tab in dict.fromkeys(tabs) if tab in book.sheet_names]
+                if any(tab not in parts or not _values_read_alike(archive.read(parts[tab])) for tab in wanted):
+                    return None
+                grids = {tab: [[None if cell == "" else cell for cell in row]
+                               for row in book.get_sheet_by_name(tab).to_python(skip_empty_area=False)]
+                         for tab in wanted}
+        except Exception:  # zipfile, ElementTree and calamine each raise their own errors for a bad file
+            return None
+        self._stamp = stamp
+        return grids
+
+    def _changed(self) -> WorkbookChanged:
+        # Forget the file as it was: the next read takes what is on disk now (settle.py re-plans on it).
+        self._book, self._stamp = None, None
+        return WorkbookChanged(f"{self.label} was saved by someone else while sheets-sync was working on it; "
+                               "nothing was written over it.", written=False)
+
+    def _refuse_if_open(self) -> None:
+        """Leave a workbook that a person has open alone (see excel_files)."""
+        found = open_by(self.path)
+        if found is not None:
+            self._book = None  # what was applied in memory is dropped; a later read starts afresh
+            raise WorkbookInUse(in_use_message(self.label, *found, "this run's changes"))
+
+
+_FORMULA_OR_ERROR = re.compile(rb"<(?:\w+:)?f[\s>/]|\st=[\"']e[\"']")
+_LONG_INTEGER = re.compile(rb"<(?:\w+:)?v>(-?\d{16,})<")
+
+
+def _values_read_alike(sheet_xml: bytes) -> bool:
+    """Whether python-calamine reads this worksheet's cells as openpyxl does: no formulas or
+    error values, and no integer that a float cannot hold exactly (calamine reads numbers
+    as floats; openpyxl keeps integers whole)."""
+    return _FORMULA_OR_ERROR.search(sheet_xml) is None and all(
+        float(number) == int(number) for number in _LONG_INTEGER.findall(sheet_xml))
+
+
+_MAIN_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_RELATIONSHIP_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+
+
+def _sheet_parts(archive: zipfile.ZipFile) -> dict[str, str]:
+    """Tab title -> the member of the .xlsx archive that holds the tab's cells."""
+    workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+    relationships = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    target = {relationship.get("Id"): relationship.get("Target", "") for relationship in relationships}
+    parts = {}
+    for sheet in workbook.iter(f"{_MAIN_NS}sheet"):
+        path = target[sheet.get(_RELATIONSHIP_ID)]  # relative to xl/, unless it starts with /
+        parts[sheet.get("name")] = path[1:] if path.startswith("/") else posixpath.normpath(f"xl/{path}")
+    return parts
+
+
+def _starts_with(path: Path, signature: bytes) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(len(signature)) == signature
+    except OSError:
+        return False
+
+
+def read_only_on_disk(path: Path) -> bool:
+    """Whether the file is marked read-only: not writable by this process, or without any
+    write permission at all (a read-only file, even for an administrator)."""
+    return not os.access(path, os.W_OK) or not stat.S_IMODE(path.stat().st_mode) & 0o222
+
+
+def _keep_owner_and_mode(original: Path, replacement: Path) -> None:
+    """Give the file that replaces ``original`` its permissions (and owner, where allowed):
+    a private workbook must not become readable by everyone because a run rewrote it."""
+    status = original.stat()
+    os.chmod(replacement, stat.S_IMODE(status.st_mode))
+    try:
+        os.chown(replacement, status.st_uid, status.st_gid)
+    except (PermissionError, AttributeError):  # only an administrator may give a file away
+        pass
+
+
+def _unmerge_around(sheet, row: int, col: int) -> None:
+    """Unmerge the merged range holding (row, col); its top-left cell keeps its value."""
+    for merged in list(sheet.merged_cells.ranges):
+        if merged.min_row <= row <= merged.max_row and merged.min_col <= col <= merged.max_col:
+            sheet.unmerge_cells(merged.coord)

@@ -9,8 +9,10 @@ spreadsheet, whatever the number of cells:
 2. each :meth:`GoogleWorkbook.read` is one ``values:batchGet`` for all requested tabs;
 3. each :meth:`GoogleWorkbook.write` is one ``spreadsheets:batchUpdate``: ``addSheet`` for new
    tabs (with explicit sheet ids, so the same batch can write into them), ``appendDimension``
-   where a grid must grow, and typed ``updateCells`` for every cell. Writing nothing sends
-   nothing.
+   where a grid must grow, and typed ``updateCells`` for every cell (with its note and
+   background colour, if any); a new tab's dropdowns, protected ranges and conditional
+   colours, and charts (``deleteEmbeddedObject`` + ``addChart``) ride in the same batch
+   (see ``google_style.py``). Writing nothing sends nothing.
 
 Reading uses FORMULA rendering with serial-number dates, so formulas come back as their text
 (as :class:`~sheets_sync.backends.base.Formula`), numbers unformatted and dates as serial
@@ -23,10 +25,13 @@ Growing a grid uses ``appendDimension`` (relative) rather than setting an absolu
 ``rowCount``: if a person inserted rows after this run read the tab list, an absolute size
 would cut their bottom rows off, while a repeated append only leaves blank rows.
 
-Every request is retried, within ``retry_budget_seconds``, on 408, 429, 5xx (JSON body or
-not) and connection errors, with exponential back-off and jitter, honouring
-``Retry-After``; this also paces writes under a per-minute quota. Retrying is safe because
-every cell is set at an explicit position (no appends of rows).
+Writes wait for their turn under Google's per-minute write quota (:data:`WRITES_PER_MINUTE`,
+shared by every spreadsheet opened with the same key), so a run of hundreds of spreadsheets
+is paced rather than refused. Every request is retried, within ``retry_budget_seconds``, on
+408, 429 (another program using the quota), 5xx (JSON body or not) and connection errors,
+with exponential back-off and jitter, honouring ``Retry-After``; the last try comes at the
+end of the budget, so the default budget of a minute outlasts a quota window. Retrying is
+safe because every cell is set at an explicit position (no appends of rows).
 
 ``SHEETS_SYNC_GOOGLE_API_URL`` (a base URL such as ``http://127.0.0.1:8123``) sends all
 Sheets API traffic there instead of ``https://sheets.googleapis.com``; tests point it at
@@ -40,9 +45,12 @@ import os
 import random
 import re
 import secrets
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -54,8 +62,10 @@ from google.oauth2.service_account import Credentials
 from gspread.exceptions import APIError
 from gspread.http_client import HTTPClient
 
-from sheets_sync.backends.base import (EXCEL_EPOCH, CellValue, CellWrite, Formula, Grid, TabSpec, WorkbookError,
-                                      tab_spec)
+from sheets_sync.backends.base import (EXCEL_EPOCH, CellValue, CellWrite, Formula, Grid, LineChart, TabSpec,
+                                      WorkbookChanged, WorkbookError, tab_spec)
+from sheets_sync.backends import google_verify as verify
+from sheets_sync.backends.google_style import chart_extent, chart_requests, decorated_cell_data, tab_requests
 
 SHEETS_SCOPE = "https://www.googleapis.com/auth/spreadsheets"
 API_URL_ENV = "SHEETS_SYNC_GOOGLE_API_URL"
@@ -65,8 +75,11 @@ NEW_TAB_ROWS = 1000  # what Google gives a new tab; a new tab is at least this b
 NEW_TAB_COLUMNS = 26
 PIXELS_PER_CHARACTER = 7.5  # Sheets sizes columns in pixels; the engine's widths are in characters
 CONNECT_TIMEOUT_SECONDS = 10.0
+WRITES_PER_MINUTE = 60
+"""Google's default Sheets quota of write requests per minute per user (here: the service
+account), across all its spreadsheets. Writes are paced under it rather than refused."""
 
-_TAB_FIELDS = "sheets.properties(sheetId,title,gridProperties(rowCount,columnCount))"
+_TAB_FIELDS = "sheets.properties(sheetId,title,gridProperties(rowCount,columnCount)),sheets.charts.chartId"
 _VALUE_FIELDS = "userEnteredValue"
 _VALUE_AND_FORMAT_FIELDS = "userEnteredValue,userEnteredFormat.numberFormat"
 _URL_ID = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
@@ -91,11 +104,13 @@ def open_google_workbook(
     *,
     retry_budget_seconds: float = 60.0,
     first_retry_delay: float = 1.0,
+    writes_per_minute: int = WRITES_PER_MINUTE,
 ) -> GoogleWorkbook:
     """Open a Google spreadsheet (id or URL) with a service-account key; makes no request yet.
 
     ``credentials_file`` None falls back to ``GOOGLE_APPLICATION_CREDENTIALS``.
     ``first_retry_delay`` is the first back-off step; it doubles up to 32 seconds.
+    ``writes_per_minute`` paces the writes of every spreadsheet opened with the same key.
     """
     spreadsheet_id = spreadsheet_id_from(spreadsheet)
     key_file = credentials_file or os.environ.get(CREDENTIALS_ENV)
@@ -107,7 +122,8 @@ def open_google_workbook(
     credentials = _load_credentials(Path(key_file))
     api_root = os.environ.get(API_URL_ENV, "").rstrip("/") or GOOGLE_SHEETS_ROOT
     retry = _RetryPolicy(budget_seconds=retry_budget_seconds, first_delay=first_retry_delay)
-    client = _SheetsHTTPClient(credentials, api_root, retry)
+    pacer = _write_pacer(api_root, credentials.service_account_email, writes_per_minute)
+    client = _SheetsHTTPClient(credentials, api_root, retry, pacer)
     return GoogleWorkbook(spreadsheet_id, client, credentials.service_account_email, Path(key_file))
 
 
@@ -141,6 +157,43 @@ class _RetryPolicy:
         return min(self.max_delay, self.first_delay * 2**attempt) * random.uniform(0.5, 1.0)
 
 
+class _Pacer:
+    """At most ``limit`` requests in any ``window_seconds``: a request waits for its turn
+    instead of being refused (429) and backing off. A request counts from when its answer
+    came, by which time the server has counted it, so the two windows never disagree."""
+
+    def __init__(self, limit: int, window_seconds: float = 60.0) -> None:
+        self.limit = limit
+        self.window_seconds = window_seconds
+        self._answered: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        with self._lock:  # one paced request at a time, so the count is exact
+            while len(self._answered) >= self.limit:
+                wait = self._answered[0] + self.window_seconds - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                else:
+                    self._answered.popleft()
+            try:
+                yield
+            finally:
+                self._answered.append(time.monotonic())
+
+
+_pacers: dict[tuple[str, str, int], _Pacer] = {}
+_pacers_lock = threading.Lock()
+
+
+def _write_pacer(api_root: str, account: str, writes_per_minute: int) -> _Pacer:
+    """The pacer of one service account's writes: Google's quota counts them across every
+    spreadsheet, so all the workbooks a run opens with that key share it."""
+    with _pacers_lock:
+        return _pacers.setdefault((api_root, account, writes_per_minute), _Pacer(writes_per_minute))
+
+
 class _RetryBudgetExhausted(Exception):
     """Google kept failing transiently until the retry budget ran out; args[0] says how."""
 
@@ -172,10 +225,11 @@ class _SheetsHTTPClient(HTTPClient):
     Retry-After and never gives up.
     """
 
-    def __init__(self, credentials: Credentials, api_root: str, retry: _RetryPolicy) -> None:
+    def __init__(self, credentials: Credentials, api_root: str, retry: _RetryPolicy, write_pacer: _Pacer) -> None:
         super().__init__(credentials)
         self._api_root = api_root
         self.retry = retry
+        self._write_pacer = write_pacer
 
     def request(
         self,
@@ -196,8 +250,9 @@ class _SheetsHTTPClient(HTTPClient):
             remaining = max(1.0, deadline - time.monotonic())
             self.timeout = (min(CONNECT_TIMEOUT_SECONDS, remaining), remaining)
             try:
-                return super().request(method, endpoint, params=params, data=data, json=json, files=files,
-                                       headers=headers)
+                with self._write_pacer.turn() if method.upper() != "GET" else nullcontext():
+                    return super().request(method, endpoint, params=params, data=data, json=json, files=files,
+                                           headers=headers)
             except APIError as error:
                 status = error.response.status_code
                 if not _is_transient(status):
@@ -207,9 +262,12 @@ class _SheetsHTTPClient(HTTPClient):
             except (requests.ConnectionError, requests.Timeout, TransportError) as error:
                 failure = type(error).__name__
                 wait = None
+            remaining = deadline - time.monotonic()
             if wait is None:
-                wait = self.retry.backoff(attempt)
-            if time.monotonic() + wait > deadline:
+                # Our own back-off never outlasts the budget: the last try comes at its end, so
+                # a budget as long as Google's quota minute outlasts any quota refusal.
+                wait = min(self.retry.backoff(attempt), max(remaining, 0.0))
+            if remaining <= 0 or wait > remaining:  # the server's Retry-After is past the budget
                 raise _RetryBudgetExhausted(failure)
             time.sleep(wait)
             attempt += 1
@@ -223,6 +281,7 @@ class _Tab:
     sheet_id: int
     rows: int
     columns: int
+    charts: tuple[int, ...] = ()
 
 
 @dataclass
@@ -247,6 +306,8 @@ class GoogleWorkbook:
         self._service_account_email = service_account_email
         self._key_file = key_file
         self._tabs: dict[str, _Tab] | None = None
+        self._read_grids: dict[str, Grid] = {}
+        self._prefetched: dict[str, Grid] = {}  # tabs an undo already read (see _undo)
 
     def tab_titles(self) -> list[str]:
         return list(self._tab_index())
@@ -254,29 +315,81 @@ class GoogleWorkbook:
     def read(self, tabs: Sequence[str]) -> dict[str, Grid]:
         index = self._tab_index()
         wanted = [title for title in dict.fromkeys(tabs) if title in index]
+        ready = {title: self._prefetched.pop(title) for title in wanted if title in self._prefetched}
+        wanted = [title for title in wanted if title not in ready]
         if not wanted:
-            return {}
+            self._read_grids.update(ready)
+            return ready
         params = {"majorDimension": "ROWS", "valueRenderOption": "FORMULA", "dateTimeRenderOption": "SERIAL_NUMBER"}
         answer = self._call(lambda: self._client.values_batch_get(self.label, [_quoted(t) for t in wanted], params))
         value_ranges = answer.get("valueRanges", [])
-        return {title: _grid(value_range.get("values", [])) for title, value_range in zip(wanted, value_ranges)}
+        grids = {title: _grid(value_range.get("values", [])) for title, value_range in zip(wanted, value_ranges)}
+        grids.update(ready)
+        self._read_grids.update(grids)  # what a write checks its rows against
+        return grids
 
-    def write(self, writes: Sequence[CellWrite], new_tabs: Sequence[str | TabSpec] = ()) -> None:
-        if not writes and not new_tabs:
+    def write(self, writes: Sequence[CellWrite], new_tabs: Sequence[str | TabSpec] = (),
+              charts: Sequence[LineChart] = ()) -> None:
+        if not writes and not new_tabs and not charts:
             return
         index = self._tab_index()
         added = list({spec.title: spec for spec in map(tab_spec, new_tabs) if spec.title not in index}.values())
-        if not writes and not added:
+        if not writes and not added and not charts:
             return
         # the last write of a cell wins
-        cells = {(write.tab, write.row, write.col): (write.value, write.number_format) for write in writes}
-        unknown = sorted({tab for tab, _, _ in cells} - set(index) - {spec.title for spec in added})
+        cells = {(write.tab, write.row, write.col): write for write in writes}
+        unknown = sorted({tab for tab, _, _ in cells} - set(index) - {spec.title for spec in added}
+                         | {chart.tab for chart in charts} - set(index) - {spec.title for spec in added})
         if unknown:
             raise WorkbookError(f"Spreadsheet {self.label} has no tab named {unknown[0]!r} to write to.")
-        batch, planned = _grid_requests(index, added, _extent(cells))
+        extent = _extent(cells)
+        for tab, (rows, columns) in chart_extent(charts).items():
+            extent[tab] = (max(rows, extent.get(tab, (0, 0))[0]), max(columns, extent.get(tab, (0, 0))[1]))
+        batch, planned = _grid_requests(index, added, extent)
+        for spec in added:
+            batch.extend(tab_requests(spec, planned[spec.title].sheet_id, self._service_account_email))
         batch.extend(_update_cells_requests(cells, planned))
-        self._call(lambda: self._client.batch_update(self.label, {"requests": batch}))
-        self._tabs = planned
+        chart_batch, placed = chart_requests(charts, {title: (tab.sheet_id, tab.charts) for title, tab in planned.items()})
+        batch.extend(chart_batch)
+        # The same request answers with the written rows as they are after it (google_verify.py).
+        spans = verify.rows_to_check(cells, self._read_grids)
+        answer = self._call(lambda: self._verified_batch_update(verify.verified_body(batch, spans)))
+        self._tabs = {title: replace(tab, charts=placed.get(title, tab.charts)) for title, tab in planned.items()}
+        for title, (rows, columns) in verify.grid_sizes(answer).items():
+            if title in self._tabs:
+                self._tabs[title] = replace(self._tabs[title], rows=rows, columns=columns)
+        moved = verify.first_change(self._read_grids, cells, spans, answer)
+        undo = verify.undo_writes(self._read_grids, cells, spans, answer) if moved is not None else {}
+        for title in spans:  # read again before another checked write
+            self._read_grids.pop(title, None)
+        if moved is not None:
+            if undo:
+                self._undo(undo, list(spans))
+            raise WorkbookChanged(f"Someone changed spreadsheet {self.label} (at {moved}) while sheets-sync wrote it; "
+                                  "its cells are planned again on what it holds now.", written=True)
+
+    def _undo(self, undo: Mapping[tuple[str, int, int], CellValue], tabs: list[str]) -> None:
+        """Put back what this run's last batch overwrote on rows that had moved under it; the
+        same request answers with those tabs whole, which the next read returns (so undoing
+        and reading again cost one request)."""
+        restore = {key: CellWrite(key[0], key[1], key[2], value) for key, value in undo.items()}
+        body = {"requests": _update_cells_requests(restore, self._tabs), "includeSpreadsheetInResponse": True,
+                "responseIncludeGridData": True, "responseRanges": [_quoted(tab) for tab in tabs]}
+        answer = self._call(lambda: verify.batch_update(self._client, self.label, body))
+        # Tabs the batch did not write are as good as when read: checked writes to them still
+        # compare with that read.
+        self._prefetched.update({**self._read_grids, **verify.grids_from_answer(answer)})
+
+    def _verified_batch_update(self, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return verify.batch_update(self._client, self.label, body)
+        except APIError as error:
+            message = str(error.error.get("message", ""))
+            if error.response.status_code == 400 and any(part in message for part in verify.GRID_MOVED):
+                self._tabs = None  # listed again by the next read
+                raise WorkbookChanged(f"Tabs of spreadsheet {self.label} changed while sheets-sync worked on it "
+                                      "(nothing was written); its cells are planned again.", written=False) from None
+            raise
 
     def _tab_index(self) -> dict[str, _Tab]:
         if self._tabs is None:
@@ -286,6 +399,7 @@ class GoogleWorkbook:
                     sheet["properties"].get("sheetId", 0),
                     sheet["properties"]["gridProperties"].get("rowCount", 0),
                     sheet["properties"]["gridProperties"].get("columnCount", 0),
+                    tuple(chart["chartId"] for chart in sheet.get("charts", []) if "chartId" in chart),
                 )
                 for sheet in metadata.get("sheets", [])
                 if "gridProperties" in sheet["properties"]  # charts and data-source sheets hold no cells
@@ -366,7 +480,7 @@ def _grid_requests(
         for dimension, missing in (("ROWS", rows - tab.rows), ("COLUMNS", columns - tab.columns)):
             if missing > 0:
                 batch.append({"appendDimension": {"sheetId": tab.sheet_id, "dimension": dimension, "length": missing}})
-        planned[title] = _Tab(tab.sheet_id, max(tab.rows, rows), max(tab.columns, columns))
+        planned[title] = _Tab(tab.sheet_id, max(tab.rows, rows), max(tab.columns, columns), tab.charts)
     return batch, planned
 
 
@@ -444,16 +558,15 @@ def _value_data(value: CellValue) -> tuple[dict[str, Any], str]:
     raise TypeError(f"cannot write a {type(value).__name__} to Google Sheets")
 
 
-def _update_cells_requests(cells: Mapping[tuple[str, int, int], tuple[CellValue, str | None]],
-                           tabs: Mapping[str, _Tab]) -> list[dict]:
+def _update_cells_requests(cells: Mapping[tuple[str, int, int], CellWrite], tabs: Mapping[str, _Tab]) -> list[dict]:
     """One ``updateCells`` per rectangle of cells that share a tab and a field mask.
 
     Runs of adjacent cells in a row are joined, then runs of the same columns in consecutive
     rows; a gap never becomes part of a request, so cells not written stay untouched.
     """
     runs: list[_Block] = []
-    for (tab, row, col), (value, number_format) in sorted(cells.items()):
-        data, fields = _cell_data(value, number_format)
+    for (tab, row, col), write in sorted(cells.items(), key=lambda item: item[0]):
+        data, fields = decorated_cell_data(*_cell_data(write.value, write.number_format), write)
         last = runs[-1] if runs else None
         if (last is not None and (last.tab, last.first_row, last.fields) == (tab, row, fields)
                 and last.first_col + len(last.rows[0]) == col):

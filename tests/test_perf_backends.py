@@ -1,0 +1,159 @@
+"""Backends made faster: Excel tabs read by value with python-calamine where that reads them
+as openpyxl does; Google writes paced under the quota instead of refused."""
+
+from __future__ import annotations
+
+import time
+import zipfile
+from collections.abc import Iterator
+from datetime import date, datetime, time as clock
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+from openpyxl.cell.rich_text import CellRichText, TextBlock
+from openpyxl.cell.text import InlineFont
+
+from sheets_sync.backends.base import CellWrite, Formula, WorkbookChanged
+from sheets_sync.backends.excel import ExcelWorkbook
+from sheets_sync.backends.google import API_URL_ENV, _Pacer, open_google_workbook
+from sheets_sync.testing import FakeSheetsServer
+
+from conftest import write_xlsx
+
+ROWS = [
+    ["Lead ID", "Reason", "Note", "Status", "First seen"],
+    ["000123", "Wrong #", "=see ticket", "Approved", datetime(2024, 2, 12, 9, 30)],
+    [123, 12.5, True, None, date(2024, 2, 12)],
+    [1234567890123450, "  spaced  ", "-- note", "", datetime(2024, 2, 12)],
+    [None, None, None, None, None],
+    ["A1\nA2", "@ops", clock(10, 0), "x", 9007199254740992],
+]
+
+
+def _openpyxl_grid(path: Path, tab: str) -> list[list]:
+    return [[cell.value for cell in row] for row in load_workbook(path, rich_text=True)[tab].iter_rows()]
+
+
+def _plain(value):
+    """A cell value as the engine tells it apart: numbers by value, dates as date-times."""
+    if value == "" or value is None:
+        return None
+    if isinstance(value, CellRichText):
+        return str(value)
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return datetime(value.year, value.month, value.day)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _cells(grid: list[list]) -> dict[tuple[int, int], object]:
+    return {(row, col): _plain(value) for row, cells in enumerate(grid) for col, value in enumerate(cells)
+            if _plain(value) is not None}
+
+
+def test_a_tab_of_values_is_read_without_loading_the_workbook(tmp_path: Path) -> None:
+    path = write_xlsx(tmp_path / "returns.xlsx", {"Returns": ROWS, "Other": [["x"]]})
+    book = load_workbook(path)
+    book["Returns"]["C7"] = CellRichText(["rich ", TextBlock(InlineFont(b=True), "text")])
+    book.save(path)
+    workbook = ExcelWorkbook(path)
+    grid = workbook.read(["Returns", "Missing"])
+    assert workbook._book is None  # openpyxl is left for write()
+    assert list(grid) == ["Returns"]
+    assert _cells(grid["Returns"]) == _cells(_openpyxl_grid(path, "Returns"))
+    assert grid["Returns"][6][2] == "rich text"
+
+
+@pytest.mark.parametrize("cell, value", [
+    ("=A2&\"x\"", Formula("=A2&\"x\"")),  # a formula: calamine would give its cached result
+    ("#N/A", "#N/A"),  # an error value: calamine gives a blank
+    (9007199254740993, 9007199254740993),  # an integer no float holds (as another program may write it)
+])
+def test_tabs_calamine_would_read_differently_are_read_by_openpyxl(tmp_path: Path, cell, value) -> None:
+    path = write_xlsx(tmp_path / "returns.xlsx", {"Returns": [["Lead ID"], ["x"]]})
+    book = load_workbook(path)
+    book["Returns"]["A2"] = cell
+    if cell == "#N/A":
+        book["Returns"]["A2"].data_type = "e"
+    book.save(path)
+    if isinstance(cell, int):  # openpyxl itself writes it rounded: put the exact digits in
+        _replace_in_sheet(path, b"<v>9007199254740992</v>", b"<v>9007199254740993</v>")
+    workbook = ExcelWorkbook(path)
+    assert workbook.read(["Returns"])["Returns"][1][0] == value
+    assert workbook._book is not None
+
+
+def _replace_in_sheet(path: Path, old: bytes, new: bytes) -> None:
+    with zipfile.ZipFile(path) as archive:
+        members = {info: archive.read(info) for info in archive.infolist()}
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for info, data in members.items():
+            archive.writestr(info, data.replace(old, new) if info.filename == "xl/worksheets/sheet1.xml" else data)
+
+
+def test_writing_after_a_read_by_value_keeps_the_rest_of_the_workbook(tmp_path: Path) -> None:
+    path = write_xlsx(tmp_path / "returns.xlsx", {"Returns": ROWS, "Other": [["keep me"]]})
+    with ExcelWorkbook(path) as workbook:
+        workbook.read(["Returns"])
+        workbook.write([CellWrite("Returns", 3, 4, "Rejected")])
+    assert _openpyxl_grid(path, "Returns")[2][3] == "Rejected"
+    assert _openpyxl_grid(path, "Other") == [["keep me"]]
+
+
+def test_a_save_by_someone_else_after_the_read_is_never_written_over(tmp_path: Path) -> None:
+    path = write_xlsx(tmp_path / "returns.xlsx", {"Returns": ROWS})
+    with ExcelWorkbook(path) as workbook:
+        workbook.read(["Returns"])
+        time.sleep(0.01)
+        write_xlsx(path, {"Returns": [["Lead ID", "Reason"], ["theirs", "now"]]})  # a person saves meanwhile
+        with pytest.raises(WorkbookChanged):
+            workbook.write([CellWrite("Returns", 2, 4, "Approved")])
+        assert _openpyxl_grid(path, "Returns") == [["Lead ID", "Reason"], ["theirs", "now"]]
+        assert workbook.read(["Returns"])["Returns"][1][0] == "theirs"  # read again, then written
+        workbook.write([CellWrite("Returns", 2, 4, "Approved")])
+    assert _openpyxl_grid(path, "Returns")[1] == ["theirs", "now", None, "Approved"]
+
+
+# -- Google: pacing under the write quota ---------------------------------------------------
+
+
+def test_the_pacer_never_lets_more_than_its_limit_through_in_a_window() -> None:
+    pacer = _Pacer(3, window_seconds=0.4)
+    answered = []
+    started = time.monotonic()
+    for _ in range(7):
+        with pacer.turn():
+            answered.append(time.monotonic())
+    assert answered[-1] - started >= 0.8  # 7 requests at 3 per 0.4 s need two full windows
+    assert all(later - earlier >= 0.4 for earlier, later in zip(answered, answered[3:]))
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSheetsServer]:
+    with FakeSheetsServer() as fake:
+        monkeypatch.setenv(API_URL_ENV, fake.url)
+        yield fake
+
+
+def test_writes_under_the_quota_are_never_refused(server: FakeSheetsServer, tmp_path: Path) -> None:
+    key_file = tmp_path / "key.json"
+    server.service_account_file(key_file)
+    ids = [server.create_spreadsheet(f"Client {n}", {"Returns": [["Lead ID"]]}) for n in range(6)]
+    server.quota(writes_per_minute=6)
+    for sid in ids:  # every spreadsheet opened with the key shares one pacer
+        open_google_workbook(sid, key_file, writes_per_minute=6).write([CellWrite("Returns", 2, 1, "A-1")])
+    posts = [request for request in server.sheets_requests if request[0] == "POST"]
+    assert len(posts) == 6  # none was answered 429 and sent again
+
+
+def test_back_off_ends_with_a_last_try_at_the_end_of_the_budget(server: FakeSheetsServer, tmp_path: Path) -> None:
+    key_file = tmp_path / "key.json"
+    server.service_account_file(key_file)
+    sid = server.create_spreadsheet("Busy")
+    server.fail_next(429, count=2)  # the second back-off (1-2 s) would overrun the 1.2 s budget
+    started = time.monotonic()
+    workbook = open_google_workbook(sid, key_file, retry_budget_seconds=1.2, first_retry_delay=1.0)
+    assert workbook.tab_titles() == ["Sheet1"]
+    assert 1.0 <= time.monotonic() - started < 2.5
