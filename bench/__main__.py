@@ -57,10 +57,12 @@ def _peak_rss() -> int:
 
 
 def _cpu_seconds() -> float:
+    """CPU time of the phase's process and of the worker processes it has finished with
+    (the sync saves Excel workbooks in a pool of them)."""
     import resource
 
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    return sum(usage.ru_utime + usage.ru_stime
+               for usage in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)))
 
 
 def _child(phase: str, workspace: Path, as_of: str | None, result_path: Path, profile: Path | None) -> int:
@@ -379,8 +381,8 @@ def render(results: list[dict[str, Any]], google: list[dict[str, Any]] = ()) -> 
                 str(phase.get("workbooks_written", "-")),
                 ", ".join(f"{k} {v}" for k, v in sorted(phase.get("decisions", {}).items())) or "-",
             ])
-    out += ["", "Figures (seconds: wall time in the phase's process, imports excluded; cpu s: its CPU time; "
-                "process s: the whole subprocess as the parent saw it)",
+    out += ["", "Figures (seconds: wall time in the phase's process, imports excluded; cpu s: its CPU time and "
+                "its workers'; process s: the whole subprocess as the parent saw it)",
             _table(figure_rows, ["size", "phase", "seconds", "cpu s", "process s", "peak MB", "cells written",
                                  "workbooks written", "decisions"])]
     step_rows = []

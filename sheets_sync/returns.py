@@ -7,7 +7,6 @@ what the tab holds; only differences become :class:`CellWrite`s.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime

@@ -23,9 +23,9 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from . import faults
-from .backends.base import CellValue, CellWrite, Grid, Workbook, WorkbookChanged, WorkbookError
+from .backends.base import CellValue, CellWrite, Grid, TabSpec, Workbook, WorkbookChanged, WorkbookError
 from .backends.excel_files import in_use_message, open_by
-from .backends.excel import ExcelWorkbook
+from .backends.excel import ExcelWorkbook, save_pool
 from .config import Config, Location, Policy
 from .dashboard import DASHBOARD_TAB, DASHBOARD_TAB_SPEC, build_dashboard, plan_dashboard
 from .ids import ClientLeadIndex
@@ -45,6 +45,8 @@ from .settle import decided_rows_only, write_settled
 from .weeks import local_date, week_ending
 
 AUDIT_TAB = "Audit log"
+PARALLEL_SAVES_FROM = 20
+"""Excel workbooks to write from which worker processes save them side by side."""
 REVIEW_REQUIRED = ("Client", "Lead ID", "Decision")
 REVIEW_ENGINE = ("Reason", "Requested", "Why", "Decided")
 
@@ -370,10 +372,14 @@ class Sync:
         # Each workbook is planned from what was read and written; if a person changed it in
         # between, it is read again and planned again (settle.py).
         self.on_step("Writing returns tabs")
-        for source in sources:
-            write_settled(self.report, f"{source.client} returns ({source.location.describe()})",
-                          lambda current: self._project_returns(current, state, sightings), source,
-                          lambda source=source: self._reread_returns(stack, source, indexes, sightings))
+        plans = [self._plan_returns(source, state, sightings) for source in sources]
+        with ExitStack() as saving:
+            self._prepare_excel_writes(saving, [(source.workbook, *plan) for source, plan in zip(sources, plans)])
+            for source, plan in zip(sources, plans):
+                write_settled(self.report, f"{source.client} returns ({source.location.describe()})",
+                              lambda current, source=source, plan=plan: self._project_returns(
+                                  current, state, sightings, plan if current is source else None), source,
+                              lambda source=source: self._reread_returns(stack, source, indexes, sightings))
         if tracking is not None:
             self.on_step("Writing the tracking workbook")
             write_settled(self.report, f"tracking ({tracking.label})",
@@ -519,8 +525,9 @@ class Sync:
         except WorkbookError as error:
             self.report.fail(source, str(error))
 
-    def _project_returns(self, source: ReturnsSource, state: LedgerState,
-                         sightings: dict[tuple[str, str], datetime]) -> None:
+    def _plan_returns(self, source: ReturnsSource, state: LedgerState,
+                      sightings: dict[tuple[str, str], datetime]) -> tuple[list[CellWrite], list[TabSpec]]:
+        """The cells to write in a client's returns tab, and the tab to create first if any."""
         seen = {token.key: sightings[(source.client, token.key)].astimezone(self.config.zone)
                 for row in source.rows for token in row.tokens if (source.client, token.key) in sightings}
         new_tabs, header_writes = [], source.header_writes
@@ -530,6 +537,32 @@ class Sync:
             new_tabs = [spec]
         writes = header_writes + plan_returns_tab(source.tab, source.grid, source.layout, source.rows,
                                                   state.of_client(source.client), seen)
+        return writes, new_tabs
+
+    def _prepare_excel_writes(self, saving: ExitStack, plans: list[tuple[Workbook, list[CellWrite], list]]) -> None:
+        """Let worker processes, one per core, load and save the Excel workbooks that change
+        while this process writes them one by one (ExcelWorkbook.prepare): on a machine with
+        several cores the saves, most of a run's time, then run side by side. ``saving``
+        shuts the workers down when the workbooks are written."""
+        jobs = [(workbook, writes, new_tabs) for workbook, writes, new_tabs in plans
+                if isinstance(workbook, ExcelWorkbook) and (writes or new_tabs)]
+        workers = min(os.cpu_count() or 1, len(jobs))
+        # Starting a worker costs about as much as saving ten workbooks; and a fault armed in
+        # a save must be reached in this process (faults.py).
+        if (self.report.dry_run or workers < 2 or len(jobs) < PARALLEL_SAVES_FROM
+                or faults.armed("excel.save.partial")):
+            return
+        pool = save_pool(workers)
+        if pool is None:
+            return
+        saving.enter_context(pool)
+        for workbook, writes, new_tabs in jobs:
+            workbook.prepare(pool, writes, new_tabs)
+
+    def _project_returns(self, source: ReturnsSource, state: LedgerState, sightings: dict[tuple[str, str], datetime],
+                         plan: tuple[list[CellWrite], list[TabSpec]] | None = None) -> None:
+        """Plan (unless ``plan`` was made from this very source) and write a returns tab."""
+        writes, new_tabs = plan or self._plan_returns(source, state, sightings)
         for write in writes:
             if write.col == source.layout.column_of["Status"] and write.row > 1 and write.value:
                 self.report.row_statuses[write.value] += 1

@@ -28,9 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from openpyxl import Workbook, load_workbook
-
 from conftest import LEAD_HEADERS, Workspace, write_xlsx
+from openpyxl import Workbook, load_workbook
 
 AS_OF = "2024-03-03T10:00"
 """Every case runs as of this moment (a Sunday; the workspace's weeks end on Sundays)."""
@@ -178,15 +177,15 @@ def ole_compound_file(streams: dict[str, bytes]) -> bytes:
     for number, name in enumerate(names, start=1):
         right = number + 1 if number < len(names) else _FREE
         entries.append(entry(name, 2, _FREE, right, chains[list(streams).index(name)], len(streams[name])))
-    directory = b"".join(entries).ljust(_SECTOR, b"\0")
-    empty = b"\0" * 64 + struct.pack("<HBB3I", 0, 0, 0, _FREE, _FREE, _FREE) + b"\0" * 52
-    directory = b"".join(entries) + empty * (4 - len(entries))
+    unused = b"\0" * 64 + struct.pack("<HBB3I", 0, 0, 0, _FREE, _FREE, _FREE) + b"\0" * 48
+    directory = b"".join(entries) + unused * (_SECTOR // 128 - len(entries))
+    assert len(directory) == _SECTOR
 
-    header = (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 16
-              + struct.pack("<HHHHH6sIIIIIIIIII", 0x3E, 3, 0xFFFE, 9, 6, b"\0" * 6, 0, 1, 1, 0, 4096, _END, 0,
-                            _END, 0, 0)[:-4]
-              + struct.pack("<I", 0) + struct.pack("<108I", *[_FREE] * 108))
-    assert len(header) == _SECTOR, len(header)
+    header = (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 16       # signature, class id
+              + struct.pack("<HHHHH6s", 0x3E, 3, 0xFFFE, 9, 6, b"")          # versions, byte order, sector sizes
+              + struct.pack("<9I", 0, 1, 1, 0, 4096, _END, 0, _END, 0)       # 1 FAT sector, directory at 1, no mini FAT
+              + struct.pack("<109I", 0, *[_FREE] * 108))                     # the FAT is sector 0
+    assert len(header) == _SECTOR
     body = b"".join(data.ljust(-(-len(data) // _SECTOR) * _SECTOR, b"\0") for data in streams.values())
     return header + struct.pack(f"<{_SECTOR // 4}I", *fat) + directory + body
 

@@ -2,7 +2,8 @@
 
 For every kind of bad input:
 
-* a ``--dry-run`` changes no file at all (bytes and modification times);
+* a ``--dry-run`` changes no file at all (bytes and modification times), and ``check``
+  names the same problem (same exit code) without changing any file either;
 * the run ends with SPEC §5's exit code and no traceback: exit 2 is one ``error:`` sentence
   on stderr, exit 1 names each failed source in the one-line summary, and the other sources
   are still synced;
@@ -29,10 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from openpyxl import load_workbook
-
 from bad_inputs import AS_OF, CASES, EXCEL_CELL_LIMIT, BadInput, acme_path, build
 from conftest import Workspace, read_xlsx
+from openpyxl import load_workbook
 
 ENGINE_COLUMNS = ("status", "detail", "credit", "week restated", "first seen")
 ENGINE_HIDDEN_FILE = re.compile(r"(^|/)\.[^/]+$")

@@ -16,10 +16,11 @@ from openpyxl.cell.text import InlineFont
 
 from sheets_sync.backends.base import CellWrite, Formula, WorkbookChanged
 from sheets_sync.backends.excel import ExcelWorkbook
+from sheets_sync import sync as sync_module
 from sheets_sync.backends.google import API_URL_ENV, _Pacer, open_google_workbook
 from sheets_sync.testing import FakeSheetsServer
 
-from conftest import write_xlsx
+from conftest import Workspace, write_xlsx
 
 ROWS = [
     ["Lead ID", "Reason", "Note", "Status", "First seen"],
@@ -157,3 +158,47 @@ def test_back_off_ends_with_a_last_try_at_the_end_of_the_budget(server: FakeShee
     workbook = open_google_workbook(sid, key_file, retry_budget_seconds=1.2, first_retry_delay=1.0)
     assert workbook.tab_titles() == ["Sheet1"]
     assert 1.0 <= time.monotonic() - started < 2.5
+
+
+# -- Excel: saves in worker processes --------------------------------------------------------
+
+
+def _workspace_with_clients(root: Path) -> Workspace:
+    workspace = Workspace(root)
+    for number, client in enumerate(("Acme", "Zenith", "Summit")):
+        for lead in range(3):
+            workspace.lead(f"{client[0]}{lead}", datetime(2024, 2, 12, 10 + lead), client, price=f"{10 + number}.50")
+        workspace.client(client, [[f"{client[0]}0", "wrong number"], [f" {client[0].lower()}1 ", "Wrong #", "=x"],
+                                  [f"{client[0]}9", ""]])
+    workspace.write()
+    return workspace
+
+
+def _contents(workspace: Workspace) -> dict[str, dict[str, list[list]]]:
+    return {path.name: {tab: _openpyxl_grid(path, tab) for tab in load_workbook(path).sheetnames}
+            for path in sorted(workspace.root.rglob("*.xlsx"))}
+
+
+def _two_runs(workspace: Workspace) -> None:
+    assert workspace.run("2024-02-13T09:00").exit_code == 0
+    workspace.paste("Acme", [["A2", "disconnected"]])
+    workspace.paste("Zenith", [["Z2", "Wrong #"], ["z1", ""]])
+    assert workspace.run("2024-02-14T09:00").exit_code == 0
+
+
+def test_workbooks_saved_by_worker_processes_equal_those_saved_in_the_run(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    prepared = []
+    prepare = ExcelWorkbook.prepare
+    monkeypatch.setattr(ExcelWorkbook, "prepare", lambda self, *args: prepared.append(self.label) or prepare(self, *args))
+    monkeypatch.setattr(sync_module, "PARALLEL_SAVES_FROM", 2)
+    in_workers = _workspace_with_clients(tmp_path / "workers")
+    _two_runs(in_workers)
+    assert sorted(prepared) == ["returns/acme.xlsx", "returns/acme.xlsx", "returns/summit.xlsx",
+                                "returns/zenith.xlsx", "returns/zenith.xlsx"]
+    monkeypatch.setattr(sync_module, "PARALLEL_SAVES_FROM", 10**6)
+    in_the_run = _workspace_with_clients(tmp_path / "run")
+    _two_runs(in_the_run)
+    assert len(prepared) == 5
+    assert _contents(in_workers) == _contents(in_the_run)
+    assert not list(in_workers.root.rglob("*.tmp"))

@@ -37,13 +37,13 @@ from typing import Any
 
 import pytest
 import yaml
-from openpyxl import load_workbook
-
 from conftest import Workspace, read_xlsx, write_xlsx
+from openpyxl import load_workbook
+from test_returns_engine import AS_OF, edit_cells, ledger_rows
+
 from sheets_sync import load_config, run_sync
 from sheets_sync.backends.google import API_URL_ENV, CREDENTIALS_ENV, SHEETS_SCOPE
 from sheets_sync.testing import Exchange, FakeSheetsServer
-from test_returns_engine import AS_OF, edit_cells, files_on_disk, ledger_rows
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 PAYLOADS = [
@@ -337,13 +337,15 @@ GOOGLE_LEADS = [
 
 
 class GoogleSetup:
-    def __init__(self, server: FakeSheetsServer, root: Path, acme_rows: list[list[Any]]) -> None:
+    def __init__(self, server: FakeSheetsServer, root: Path, acme_rows: list[list[Any]],
+                 acme_tabs: dict[str, list[list[Any]]] | None = None) -> None:
         self.server, self.root = server, root
         self.email = server.service_account_file(root / "key.json")
         self.key = json.loads((root / "key.json").read_text())
         self.leads = server.create_spreadsheet("Leads", {"Leads": GOOGLE_LEADS})
         self.tracking = server.create_spreadsheet("Tracking", {"Sheet1": []})
-        self.acme = server.create_spreadsheet("Acme returns", {"Returns": [["Lead ID", "Reason", "Note"], *acme_rows]})
+        self.acme = server.create_spreadsheet("Acme returns", {"Returns": [["Lead ID", "Reason", "Note"], *acme_rows],
+                                                               **(acme_tabs or {})})
         self.zenith = server.create_spreadsheet("Zenith returns", {"Returns": [["Lead ID", "Reason"], ["Z1", "fake"]]})
         self.config = {
             "timezone": "America/New_York",
@@ -366,25 +368,34 @@ class GoogleSetup:
     def run(self, as_of: str = AS_OF):
         return run_sync(load_config(self.config_path), as_of=datetime.fromisoformat(as_of))
 
-    def sheet_ids(self, spreadsheet: str) -> dict[int, str]:
-        rng = self.server._spreadsheets[spreadsheet]  # noqa: SLF001 -- test-only look at tab ids
-        return {sheet.sheet_id: sheet.title for sheet in rng.sheets}
+    def tab_titles_by_id(self) -> dict[int, str]:
+        """Each tab's title by sheet id, as the server told them or the engine added them."""
+        titles: dict[int, str] = {}
+        for exchange in self.server.exchanges:  # type: ignore[attr-defined]
+            sheets = (exchange.response_body or {}).get("sheets", []) if exchange.status == 200 else []
+            titles.update({sheet["properties"]["sheetId"]: sheet["properties"]["title"] for sheet in sheets
+                           if "sheetId" in sheet.get("properties", {})})
+            for request in (exchange.request_body or {}).get("requests", []) \
+                    if exchange.api_method == "sheets.spreadsheets.batchUpdate" else []:
+                properties = request.get("addSheet", {}).get("properties", {})
+                if "sheetId" in properties:
+                    titles[properties["sheetId"]] = properties["title"]
+        return titles
 
 
 def test_a_client_cannot_approve_anything_from_its_google_spreadsheet(server: FakeSheetsServer,
                                                                      tmp_path: Path) -> None:
-    setup = GoogleSetup(server, tmp_path, [["A1", "he hung up"], ["A2", "wrong number"]])
+    setup = GoogleSetup(server, tmp_path, [["A1", "he hung up"], ["A2", "wrong number"]],
+                        acme_tabs={"Review": [], "Decision": []})  # tabs the client made in its spreadsheet
     setup.config["policy"]["window_days"] = 3   # A1 (2 days old) waits for review, A2 (5 days) is too late
     setup.write_config()
     assert setup.run().exit_code == 0
     server.edit(setup.acme, "Returns!D2:F3", [["Approved", "ok", 25], ["Approved", "ok", 30]])
     server.edit(setup.acme, "Returns!I1:I3", [["Decision"], ["Approve"], ["Approve"]])
-    spreadsheet = server._spreadsheets[setup.acme]  # noqa: SLF001
-    from sheets_sync.testing import _new_sheet  # noqa: PLC0415 -- the client adds tabs by hand
-    spreadsheet.sheets.append(_new_sheet(spreadsheet.new_sheet_id(), "Review"))
     server.edit(setup.acme, "Review!A1:G3", [["Client", "Lead ID", "Reason", "Requested", "Why", "Decision",
                                               "Decided"], ["Acme", "A1", "", "", "", "Approve", ""],
                                              ["Acme", "A2", "", "", "", "Approve", ""]])
+    server.edit(setup.acme, "Decision!A1:B3", [["Lead ID", "Decision"], ["A1", "Approve"], ["A2", "Approve"]])
     report = setup.run("2024-03-04T10:00")
     assert report.new_entries == [] and report.credits == 0
     rows = server.values(setup.acme, "Returns")
@@ -398,7 +409,7 @@ def test_on_google_client_text_is_only_ever_sent_as_a_string_value(server: FakeS
     setup = GoogleSetup(server, tmp_path, [[payload, payload] for payload in PAYLOADS] +
                         [[f"{PAYLOADS[0]}, A1", PAYLOADS[1]], ["A2", PAYLOADS[2]]])
     assert setup.run().exit_code == 0
-    tracking_tabs = setup.sheet_ids(setup.tracking)
+    tracking_tabs = setup.tab_titles_by_id()
     formulas, strings = [], []
     for exchange in server.exchanges:  # type: ignore[attr-defined]
         if exchange.api_method != "sheets.spreadsheets.batchUpdate":
@@ -581,3 +592,12 @@ def test_report_files_stay_in_their_folder_whatever_a_source_is_called(tmp_path:
     written -= {tmp_path / "ledger.sqlite-shm", tmp_path / "ledger.sqlite-wal"}  # SQLite's own, when reading
     assert len(written) > len(sources) // 2
     assert all(path.is_relative_to(tmp_path / "returns-by-source") for path in written), written
+
+
+@pytest.mark.parametrize("text", ["=1+1", "+1", "-1", "@SUM(A1)", "\t=1", "\r=1", "\uff1d1", "\uff0b1", "\uff0d1",
+                                  "\uff20x"])
+def test_every_formula_trigger_gets_the_apostrophe_in_csv_cells(text: str) -> None:
+    from sheets_sync.returns import csv_safe
+
+    assert csv_safe(text) == "'" + text
+    assert csv_safe("A" + text) == "A" + text and csv_safe("") == ""

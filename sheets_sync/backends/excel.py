@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import ctypes
+import multiprocessing
 import os
 import posixpath
 import re
+import signal
 import stat
+import sys
+import threading
+import time
 import zipfile
 from collections.abc import Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from datetime import date, datetime
 from pathlib import Path
 from xml.etree import ElementTree
@@ -24,8 +31,8 @@ from python_calamine import CalamineWorkbook
 from .. import faults
 from .base import (CellValue, CellWrite, Formula, Grid, LineChart, TabSpec, WorkbookChanged, WorkbookError,
                    WorkbookInUse, column_letter, storable_text, tab_spec)
-from .excel_files import (file_stamp, fsync_directory, in_use_message, open_by, remove_stale_temporaries,
-                          temporary_path)
+from .excel_files import (FileStamp, file_stamp, fsync_directory, in_use_message, open_by,
+                          remove_stale_temporaries, temporary_path)
 from .excel_style import decorate_cell, decorate_new_tab, place_charts
 
 DATE_FORMAT = "yyyy-mm-dd"
@@ -66,6 +73,7 @@ class ExcelWorkbook:
         self._lock = FileLock(_lock_path(path), timeout=LOCK_TIMEOUT_SECONDS)
         self._book: OpenpyxlWorkbook | None = None
         self._stamp = None  # the file as read (excel_files.file_stamp); a save checks it is still so
+        self._prepared: tuple[tuple[list, list, list], Future[Path | None]] | None = None  # see prepare()
 
     def __enter__(self) -> "ExcelWorkbook":
         try:
@@ -76,6 +84,10 @@ class ExcelWorkbook:
         return self
 
     def __exit__(self, *exc_info) -> None:
+        if self._prepared is not None:  # prepared, then never written (the run stopped first)
+            (_, future), self._prepared = self._prepared, None
+            if not future.cancel() and future.exception() is None and (copy := future.result()) is not None:
+                copy.unlink(missing_ok=True)
         self._lock.release()
 
     def _loaded(self) -> OpenpyxlWorkbook:
@@ -125,33 +137,48 @@ class ExcelWorkbook:
         if not writes and not new_tabs and not charts:
             return
         self._refuse_if_open()
-        book = self._loaded()
+        if self._prepared is None:
+            self._loaded()
         if self._stamp is not None and read_only_on_disk(self.path):
             raise WorkbookError(f"{self.label} is read-only on disk, so nothing was written to it; make it writable "
                                 "and run again.")
-        for spec in map(tab_spec, new_tabs):
-            if spec.title not in book.sheetnames:
-                sheet = book.create_sheet(spec.title)
-                if spec.frozen_rows or spec.frozen_columns:
-                    sheet.freeze_panes = f"{column_letter(spec.frozen_columns + 1)}{spec.frozen_rows + 1}"
-                if spec.default_width:
-                    sheet.sheet_format.defaultColWidth = spec.default_width
-                for column, width in spec.column_widths:
-                    sheet.column_dimensions[column_letter(column)].width = width
-                decorate_new_tab(sheet, spec)
-        sheet_of = {tab: book[tab] for tab in {write.tab for write in writes}}  # book[tab] scans every tab
-        for write in writes:
-            sheet = sheet_of[write.tab]
-            cell = sheet.cell(row=write.row, column=write.col)
-            if isinstance(cell, MergedCell):  # an engine cell a person merged into a neighbour
-                _unmerge_around(sheet, write.row, write.col)
-                cell = sheet.cell(row=write.row, column=write.col)
-            self._set(cell, write.value)
-            if write.number_format:
-                cell.number_format = write.number_format
-            decorate_cell(cell, write)
-        place_charts(book, charts)
+        copy = self._take_prepared(writes, new_tabs, charts)
+        if copy is not None:
+            self._replace_with(copy)
+            return
+        book = self._loaded()
+        _apply(book, writes, new_tabs, charts)
         self._save(book)
+
+    def prepare(self, pool: Executor, writes: Sequence[CellWrite], new_tabs: Sequence[str | TabSpec] = (),
+                charts: Sequence[LineChart] = ()) -> None:
+        """Start applying ``writes`` and saving the result to a temporary copy in ``pool`` (other
+        processes), for a later :meth:`write` of the very same cells to finish by renaming
+        the copy over the workbook. Loading and saving are most of a write's time; this way
+        they run beside the engine. Only a workbook read by value (not loaded here) is
+        prepared; :meth:`write` still makes every check (open, read-only, saved meanwhile)
+        right before the rename."""
+        if self._book is None and self._stamp is not None and self._prepared is None:
+            job = (list(writes), list(new_tabs), list(charts))
+            self._prepared = job, pool.submit(save_prepared_copy, self.path, self._stamp, *job)
+
+    def _take_prepared(self, writes: Sequence[CellWrite], new_tabs: Sequence[str | TabSpec],
+                       charts: Sequence[LineChart]) -> Path | None:
+        """The prepared copy, if it holds exactly these cells; any other is deleted."""
+        if self._prepared is None:
+            return None
+        (job, future), self._prepared = self._prepared, None
+        try:
+            copy = future.result()
+        except Exception:  # e.g. a worker that died: the write is done here, which says what is wrong
+            return None
+        if job != (list(writes), list(new_tabs), list(charts)):
+            if copy is not None:
+                copy.unlink(missing_ok=True)
+            return None
+        if copy is None:  # the file had changed since it was read
+            raise self._changed()
+        return copy
 
     @staticmethod
     def _set(cell, value: CellValue) -> None:
@@ -170,18 +197,22 @@ class ExcelWorkbook:
             cell.number_format = DATE_FORMAT
 
     def _save(self, book: OpenpyxlWorkbook) -> None:
-        # Formula cells lose their cached values when openpyxl saves (EXCEL-NOTES), so ask
-        # the spreadsheet program to recalculate whenever the file is opened.
-        book.calculation.fullCalcOnLoad = True
         temporary = temporary_path(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(temporary, "wb") as handle:
                 watched = faults.PartialWriteWatch(handle, "excel.save.partial", path=self.path) \
                     if faults.armed("excel.save.partial") else handle
-                book.save(watched)
-                handle.flush()
-                os.fsync(handle.fileno())
+                _save_book(book, watched, handle)
+        except OSError as error:
+            temporary.unlink(missing_ok=True)
+            raise WorkbookError(f"{self.label} could not be saved ({error.strerror or error}).") from None
+        self._replace_with(temporary)
+
+    def _replace_with(self, temporary: Path) -> None:
+        """Rename a complete new copy over the workbook, unless a person has it open or saved
+        it since this run read it."""
+        try:
             faults.checkpoint("excel.before_replace", path=self.path)
             # Last look before the rename, so the window for losing someone's save is this short.
             self._refuse_if_open()
@@ -263,6 +294,89 @@ def _sheet_parts(archive: zipfile.ZipFile) -> dict[str, str]:
         path = target[sheet.get(_RELATIONSHIP_ID)]  # relative to xl/, unless it starts with /
         parts[sheet.get("name")] = path[1:] if path.startswith("/") else posixpath.normpath(f"xl/{path}")
     return parts
+
+
+def _apply(book: OpenpyxlWorkbook, writes: Sequence[CellWrite], new_tabs: Sequence[str | TabSpec],
+           charts: Sequence[LineChart]) -> None:
+    """Create ``new_tabs``, set every cell of ``writes`` and place ``charts`` in a loaded workbook."""
+    for spec in map(tab_spec, new_tabs):
+        if spec.title not in book.sheetnames:
+            sheet = book.create_sheet(spec.title)
+            if spec.frozen_rows or spec.frozen_columns:
+                sheet.freeze_panes = f"{column_letter(spec.frozen_columns + 1)}{spec.frozen_rows + 1}"
+            if spec.default_width:
+                sheet.sheet_format.defaultColWidth = spec.default_width
+            for column, width in spec.column_widths:
+                sheet.column_dimensions[column_letter(column)].width = width
+            decorate_new_tab(sheet, spec)
+    sheet_of = {tab: book[tab] for tab in {write.tab for write in writes}}  # book[tab] scans every tab
+    for write in writes:
+        sheet = sheet_of[write.tab]
+        cell = sheet.cell(row=write.row, column=write.col)
+        if isinstance(cell, MergedCell):  # an engine cell a person merged into a neighbour
+            _unmerge_around(sheet, write.row, write.col)
+            cell = sheet.cell(row=write.row, column=write.col)
+        ExcelWorkbook._set(cell, write.value)
+        if write.number_format:
+            cell.number_format = write.number_format
+        decorate_cell(cell, write)
+    place_charts(book, charts)
+
+
+def _save_book(book: OpenpyxlWorkbook, target, handle) -> None:
+    """Save ``book`` into ``target`` (``handle``, or a watch over it) and make it durable."""
+    # Formula cells lose their cached values when openpyxl saves (EXCEL-NOTES), so ask
+    # the spreadsheet program to recalculate whenever the file is opened.
+    book.calculation.fullCalcOnLoad = True
+    book.save(target)
+    handle.flush()
+    os.fsync(handle.fileno())
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def save_pool(workers: int) -> ProcessPoolExecutor | None:
+    """Worker processes for :meth:`ExcelWorkbook.prepare` (POSIX only; else ``None``). A worker
+    ends with the run that started it, even one killed mid-run: no process outlives a run."""
+    if os.name != "posix":
+        return None
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_end_with_parent, initargs=(os.getpid(),))
+
+
+def _end_with_parent(parent: int) -> None:
+    if sys.platform == "linux":  # the kernel kills this worker the moment its parent dies
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    else:
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(0.1)
+            os._exit(1)
+
+        threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != parent:  # it died before this worker got here
+        os._exit(1)
+
+
+def save_prepared_copy(path: Path, stamp: FileStamp, writes: list[CellWrite], new_tabs: list[str | TabSpec],
+                       charts: list[LineChart]) -> Path | None:
+    """In a worker process (:meth:`ExcelWorkbook.prepare`): the workbook at ``path`` with
+    ``writes`` applied, saved to a temporary file beside it; ``None`` if the file is no
+    longer the one the run read (``stamp``). A copy left by a killed run is removed by the
+    next run that opens the workbook."""
+    if file_stamp(path) != stamp:
+        return None
+    book = load_workbook(path, rich_text=True)
+    _apply(book, writes, new_tabs, charts)
+    temporary = temporary_path(path)
+    try:
+        with open(temporary, "wb") as handle:
+            _save_book(book, handle, handle)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return temporary
 
 
 def _starts_with(path: Path, signature: bytes) -> bool:

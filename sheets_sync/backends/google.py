@@ -127,14 +127,24 @@ def open_google_workbook(
     return GoogleWorkbook(spreadsheet_id, client, credentials.service_account_email, Path(key_file))
 
 
+_parsed_keys: dict[tuple[str, int, int], Credentials] = {}
+"""Key file (path, modification time, size) -> its credentials. Parsing a private key takes
+about 0.15 s, and a run opens every spreadsheet with the same key."""
+
+
 def _load_credentials(key_file: Path) -> Credentials:
     if not key_file.is_file():
         raise WorkbookError(
             f"The Google service-account key file {key_file} does not exist: "
             "set `google.credentials` to the key file's path."
         )
+    status = key_file.stat()
+    parsed_key = (str(key_file.resolve()), status.st_mtime_ns, status.st_size)
     try:
-        return Credentials.from_service_account_file(str(key_file), scopes=[SHEETS_SCOPE])
+        if parsed_key not in _parsed_keys:
+            _parsed_keys[parsed_key] = Credentials.from_service_account_file(str(key_file), scopes=[SHEETS_SCOPE])
+        # A copy of its own (its own token), sharing the parsed private key.
+        return _parsed_keys[parsed_key].with_scopes([SHEETS_SCOPE])
     except (ValueError, KeyError):  # the library's message may quote the file; never echo key material
         raise WorkbookError(
             f"{key_file} is not a Google service-account key (JSON with client_email, private_key and "
