@@ -31,6 +31,8 @@ from typing import Any, Iterable, Sequence
 
 import yaml
 
+from sheets_sync.backends.base import column_letter
+
 GENERATOR_VERSION = 1
 CACHE_DIR = Path(__file__).resolve().parent / ".cache"
 
@@ -144,14 +146,6 @@ _STYLES = _HEAD + (
     '</styleSheet>')
 
 
-def _letters(column: int) -> str:
-    letters = ""
-    while column:
-        column, rem = divmod(column - 1, 26)
-        letters = chr(65 + rem) + letters
-    return letters
-
-
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
@@ -162,7 +156,7 @@ def write_fast_xlsx(path: Path, title: str, header: Sequence[str], rows: Iterabl
     ints as numbers (columns in ``money_columns``, 0-based, get ``#,##0.00``), datetimes
     as serials with a date-time format. ``row_count`` is the number of data rows."""
     width = len(header)
-    refs = [_letters(index + 1) for index in range(width)]
+    refs = [column_letter(index + 1) for index in range(width)]
     money = set(money_columns)
     strings: dict[str, int] = {}
 
