@@ -22,6 +22,7 @@ import unicodedata
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import methodcaller
 from datetime import date, datetime, time
 from decimal import Decimal
 
@@ -145,42 +146,55 @@ class ClientLeadIndex:
         self._lead_ids: set[str] = set(lead_ids)
         # Built when a token first needs them: most pasted IDs match exactly.
         self._folded: tuple[dict[str, str], dict[str, list[str]]] | None = None
-        self._numbered: tuple[list[tuple[int, str]], list[str]] | None = None
+        self._numbered: tuple[list[str], list[str], int] | None = None
 
     def _same_but_case(self, text: str) -> list[str]:
         """The leads whose ID equals ``text`` but for letter case and character width."""
         if self._folded is None:
             # One lead per folded ID, and a list only where several leads fold alike.
-            first: dict[str, str] = {}
+            ascii_only = all(map(str.isascii, self._lead_ids))
+            first = dict(zip(map(str.lower if ascii_only else _fold, self._lead_ids), self._lead_ids))
             several: dict[str, list[str]] = {}
-            for lead_id in self._lead_ids:
-                folded = _fold(lead_id)
-                if first.setdefault(folded, lead_id) is not lead_id:
-                    several.setdefault(folded, [first[folded]]).append(lead_id)
+            if len(first) < len(self._lead_ids):  # some fold alike: find which (rare, so the slow way)
+                for lead_id in self._lead_ids:
+                    folded = _fold(lead_id)
+                    several.setdefault(folded, []).append(lead_id)
+                several = {folded: sorted(ids) for folded, ids in several.items() if len(ids) > 1}
             self._folded = first, several
         first, several = self._folded
         folded = _fold(text)
         return several.get(folded) or ([first[folded]] if folded in first else [])
 
     @property
-    def _number_keys(self) -> list[tuple[int, str]]:
+    def _number_keys(self) -> list[str]:
         return self._numbers()[0]
 
     @property
     def _number_ids(self) -> list[str]:
         return self._numbers()[1]
 
-    def _numbers(self) -> tuple[list[tuple[int, str]], list[str]]:
+    def _numbers(self) -> tuple[list[str], list[str], int]:
+        """The all-digit leads ordered by numeric value, keyed by their digits zero-padded to
+        one width (equal-length digit strings sort like their numbers, so ranges of values
+        are ranges of the keys), and that width."""
         if self._numbered is None:
-            numbered = sorted((len(significant), significant, lead_id) for lead_id in self._lead_ids
-                              if (digits := _plain_digits(lead_id)) is not None
-                              for significant in (digits.lstrip("0"),))
-            # All-digit leads ordered by numeric value, as (length, digits) without leading
-            # zeros: equal-length digit strings sort like their numbers, so ranges of values
-            # are ranges of this list.
-            self._numbered = ([(length, significant) for length, significant, _ in numbered],
-                              [lead_id for _, _, lead_id in numbered])
+            if all(map(str.isascii, self._lead_ids)):  # isdigit is 0-9 there: all in C
+                digit_ids = list(filter(str.isdigit, self._lead_ids))
+                width = max(map(len, digit_ids), default=0)
+                numbered = sorted(zip(map(methodcaller("zfill", width), digit_ids), digit_ids))
+            else:
+                digits_of = {lead_id: digits for lead_id in self._lead_ids
+                             if (digits := _plain_digits(lead_id)) is not None}
+                width = max(map(len, digits_of.values()), default=0)
+                numbered = sorted((digits.zfill(width), lead_id) for lead_id, digits in digits_of.items())
+            self._numbered = [key for key, _ in numbered], [lead_id for _, lead_id in numbered], width
         return self._numbered
+
+    def _number_key(self, value: int | str) -> str:
+        """The key of a whole number among :meth:`_numbers`: past every key if it is longer."""
+        digits = str(value).lstrip("0")
+        width = self._numbers()[2]
+        return digits.zfill(width) if len(digits) <= width else "A"  # "A" sorts after every digit
 
     def match(self, pasted: PastedId | str) -> IdMatch:
         """The lead ``pasted`` refers to. A ``str`` is read like one pasted token."""
@@ -219,8 +233,7 @@ class ClientLeadIndex:
         return self._match_shortened(text, digits, kept, scientific)
 
     def _match_leading_zeros(self, text: str, digits: str) -> IdMatch:
-        significant = digits.lstrip("0")
-        key = (len(significant), significant)
+        key = self._number_key(digits)
         first = bisect_left(self._number_keys, key)
         end = bisect_right(self._number_keys, key, lo=first)
         if end - first == 1:
@@ -247,8 +260,8 @@ class ClientLeadIndex:
         # because ``value`` (as split_pasted reads it) is a multiple of ``lost``.
         lowest = max(value - lost // 2, 10 ** (length - 1))
         beyond = value + (lost // 2 if scientific else lost)
-        first = bisect_left(self._number_keys, _number_key(lowest))
-        end = bisect_left(self._number_keys, _number_key(beyond), lo=first)
+        first = bisect_left(self._number_keys, self._number_key(lowest))
+        end = bisect_left(self._number_keys, self._number_key(beyond), lo=first)
         if end - first == 1:
             lead_id = self._number_ids[first]
             return IdMatch(
@@ -372,11 +385,6 @@ def _whole_number(text: str) -> tuple[str, bool] | None:
         return digits, False
     scientific = _scientific(unicodedata.normalize("NFKC", text))
     return (scientific[0], True) if scientific is not None else None
-
-
-def _number_key(value: int) -> tuple[int, str]:
-    digits = str(value)
-    return len(digits), digits
 
 
 def _one_of(shown: list[str], total: int) -> str:

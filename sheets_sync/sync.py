@@ -45,8 +45,6 @@ from .settle import decided_rows_only, write_settled
 from .weeks import local_date, week_ending
 
 AUDIT_TAB = "Audit log"
-PARALLEL_SAVES_FROM = 20
-"""Excel workbooks to write from which worker processes save them side by side."""
 REVIEW_REQUIRED = ("Client", "Lead ID", "Decision")
 REVIEW_ENGINE = ("Reason", "Requested", "Why", "Decided")
 
@@ -372,23 +370,30 @@ class Sync:
         # Each workbook is planned from what was read and written; if a person changed it in
         # between, it is read again and planned again (settle.py).
         self.on_step("Writing returns tabs")
-        plans = [self._plan_returns(source, state, sightings) for source in sources]
+        tracking_inputs = (tracking_grids, review)
+        tracking_plan = None if tracking is None else self._plan_tracking(*tracking_inputs, titles, leads, state)
         with ExitStack() as saving:
-            self._prepare_excel_writes(saving, [(source.workbook, *plan) for source, plan in zip(sources, plans)])
+            # The tracking workbook first: its save is the longest, and runs beside the
+            # planning and writing of the returns tabs.
+            if tracking_plan is not None:
+                self._prepare_excel_writes(saving, [(tracking, *tracking_plan)])
+            plans = [self._plan_returns(source, state, sightings) for source in sources]
+            self._prepare_excel_writes(saving, [(source.workbook, *plan, []) for source, plan in zip(sources, plans)])
             for source, plan in zip(sources, plans):
                 write_settled(self.report, f"{source.client} returns ({source.location.describe()})",
                               lambda current, source=source, plan=plan: self._project_returns(
                                   current, state, sightings, plan if current is source else None), source,
                               lambda source=source: self._reread_returns(stack, source, indexes, sightings))
-        if tracking is not None:
-            self.on_step("Writing the tracking workbook")
-            write_settled(self.report, f"tracking ({tracking.label})",
-                          lambda inputs: self._project_tracking(tracking, inputs[0], titles, leads,
-                                                                state, inputs[1]),
-                          (tracking_grids, review),
-                          lambda: self._reread_tracking(stack, tracking, tracking_tabs, names, indexes))
-            if config.tracking.excel is not None and not self.report.dry_run:
-                self._append_audit_csv(state)
+            if tracking is not None:
+                self.on_step("Writing the tracking workbook")
+                write_settled(self.report, f"tracking ({tracking.label})",
+                              lambda inputs: self._project_tracking(
+                                  tracking, inputs, titles, leads, state,
+                                  tracking_plan if inputs is tracking_inputs else None),
+                              tracking_inputs,
+                              lambda: self._reread_tracking(stack, tracking, tracking_tabs, names, indexes))
+        if tracking is not None and config.tracking.excel is not None and not self.report.dry_run:
+            self._append_audit_csv(state)
 
     def _reread_returns(self, stack: ExitStack, source: ReturnsSource, indexes: dict[str, ClientLeadIndex],
                         sightings: dict[tuple[str, str], datetime]) -> ReturnsSource | None:
@@ -539,25 +544,23 @@ class Sync:
                                                   state.of_client(source.client), seen)
         return writes, new_tabs
 
-    def _prepare_excel_writes(self, saving: ExitStack, plans: list[tuple[Workbook, list[CellWrite], list]]) -> None:
-        """Let worker processes, one per core, load and save the Excel workbooks that change
-        while this process writes them one by one (ExcelWorkbook.prepare): on a machine with
-        several cores the saves, most of a run's time, then run side by side. ``saving``
-        shuts the workers down when the workbooks are written."""
-        jobs = [(workbook, writes, new_tabs) for workbook, writes, new_tabs in plans
-                if isinstance(workbook, ExcelWorkbook) and (writes or new_tabs)]
+    def _prepare_excel_writes(self, saving: ExitStack, plans: list[tuple[Workbook, list[CellWrite], list, list]]) -> None:
+        """Let worker processes, one per core, load and save the Excel workbooks that need
+        openpyxl while this process writes them one by one (ExcelWorkbook.prepare): on a
+        machine with several cores the saves, most of a run's time, then run side by side.
+        ``saving`` shuts the workers down when the workbooks are written."""
+        jobs = [(workbook, writes, new_tabs, charts) for workbook, writes, new_tabs, charts in plans
+                if isinstance(workbook, ExcelWorkbook) and workbook.preparable(writes, new_tabs, charts)]
         workers = min(os.cpu_count() or 1, len(jobs))
-        # Starting a worker costs about as much as saving ten workbooks; and a fault armed in
-        # a save must be reached in this process (faults.py).
-        if (self.report.dry_run or workers < 2 or len(jobs) < PARALLEL_SAVES_FROM
-                or faults.armed("excel.save.partial")):
+        # A fault armed in a save must be reached in this process (faults.py).
+        if self.report.dry_run or not jobs or (os.cpu_count() or 1) < 2 or faults.armed("excel.save.partial"):
             return
         pool = save_pool(workers)
         if pool is None:
             return
         saving.enter_context(pool)
-        for workbook, writes, new_tabs in jobs:
-            workbook.prepare(pool, writes, new_tabs)
+        for workbook, writes, new_tabs, charts in jobs:
+            workbook.prepare(pool, writes, new_tabs, charts)
 
     def _project_returns(self, source: ReturnsSource, state: LedgerState, sightings: dict[tuple[str, str], datetime],
                          plan: tuple[list[CellWrite], list[TabSpec]] | None = None) -> None:
@@ -568,8 +571,16 @@ class Sync:
                 self.report.row_statuses[write.value] += 1
         self._write(source.workbook, writes, new_tabs, f"{source.client} returns ({source.location.describe()})")
 
-    def _project_tracking(self, tracking: Workbook, grids: dict[str, Grid], titles: dict, leads: LeadLog,
-                          state: LedgerState, review: ReviewTab | None) -> None:
+    def _project_tracking(self, tracking: Workbook, inputs: tuple[dict[str, Grid], ReviewTab | None], titles: dict,
+                          leads: LeadLog, state: LedgerState,
+                          plan: tuple[list[CellWrite], list, list] | None = None) -> None:
+        """Plan (unless ``plan`` was made from these very inputs) and write the tracking workbook."""
+        writes, new_tabs, charts = plan or self._plan_tracking(*inputs, titles, leads, state)
+        self._write(tracking, writes, new_tabs, f"tracking ({tracking.label})", charts)
+
+    def _plan_tracking(self, grids: dict[str, Grid], review: ReviewTab | None, titles: dict, leads: LeadLog,
+                       state: LedgerState) -> tuple[list[CellWrite], list, list]:
+        """The tracking workbook's cells, the tabs to create first, and the dashboard's charts."""
         config = self.config
         refunds = []
         for entry in state.entries:
@@ -612,7 +623,7 @@ class Sync:
             if AUDIT_TAB not in grids:
                 new_tabs.append(AUDIT_TAB)
             writes += audit_writes
-        self._write(tracking, writes, new_tabs, f"tracking ({tracking.label})", dashboard.charts)
+        return writes, new_tabs, list(dashboard.charts)
 
     def _review_lines(self, state: LedgerState, review: ReviewTab) -> list[tuple[int | None, ReviewLine]]:
         row_of: dict[tuple[str, str], int] = {}

@@ -6,14 +6,16 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from openpyxl import load_workbook
+from openpyxl import Workbook, load_workbook
 
 from conftest import Workspace
+from sheets_sync.backends.base import CellWrite
+from sheets_sync.backends.excel import ExcelWorkbook
 
 SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
 
@@ -101,3 +103,23 @@ def test_the_demo_workbooks_convert_to_pdf(tmp_path: Path) -> None:
     for workbook in (tmp_path / "demo" / "tracking.xlsx", tmp_path / "demo" / "returns" / "zenith.xlsx"):
         pdf = _convert(workbook, "pdf", tmp_path / "pdf")
         assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 5000
+
+
+def test_libreoffice_reads_a_workbook_written_without_openpyxl(tmp_path: Path) -> None:
+    """Statuses set straight in the XML of a returns workbook read by value (excel_patch.py)."""
+    path = tmp_path / "returns.xlsx"
+    book = Workbook()
+    book.active.title = "Returns"
+    for row in (["Lead ID", "Reason"], ["000123", "wrong number"], ["BB-7K2M9QX", None]):
+        book.active.append(row)
+    book.save(path)
+    with ExcelWorkbook(path) as workbook:
+        workbook.read(["Returns"])
+        workbook.write([CellWrite("Returns", 1, 3, "Status"), CellWrite("Returns", 2, 3, "Approved"),
+                        CellWrite("Returns", 2, 4, Decimal("12.50"), "#,##0.00"),
+                        CellWrite("Returns", 3, 3, "=not a formula"),
+                        CellWrite("Returns", 3, 5, date(2025, 12, 29), "yyyy-mm-dd")])
+        assert workbook._book is None
+    lines = _convert(path, "csv", tmp_path / "lo").read_text().splitlines()
+    assert lines == ["Lead ID,Reason,Status,,", "000123,wrong number,Approved,12.5,",
+                     "BB-7K2M9QX,,=not a formula,,2025-12-29"]

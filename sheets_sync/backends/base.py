@@ -214,6 +214,8 @@ def _as_datetime(value: CellValue) -> datetime | None:
 
 def cells_equal(wanted: CellValue, current: CellValue) -> bool:
     """Whether a cell already shows ``wanted``, across the ways backends hand values back."""
+    if type(wanted) is str and type(current) is str:  # most engine cells: one comparison
+        return wanted == current
     if wanted is None or wanted == "":
         return current is None or current == ""
     if isinstance(wanted, Formula):
@@ -250,6 +252,12 @@ def storable_text(text: str) -> str:
     tab and line breaks (not allowed in an .xlsx file's XML) and lone surrogates (not
     encodable). They are invisible, so dropping them changes nothing a person sees."""
     return _NOT_STORABLE.sub("", text)
+
+
+def calamine_panicked(error: BaseException) -> bool:
+    """Whether ``error`` is a python-calamine panic: it gives up that way on some cells (a huge
+    negative number formatted as a date), with a ``BaseException`` that cannot be imported."""
+    return type(error).__name__ == "PanicException"
 
 
 def column_letter(col: int) -> str:

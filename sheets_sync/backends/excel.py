@@ -5,43 +5,40 @@ from __future__ import annotations
 import ctypes
 import multiprocessing
 import os
-import posixpath
 import re
 import signal
 import stat
 import sys
-import threading
-import time
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
-from xml.etree import ElementTree
+from typing import BinaryIO
+from xml.sax.saxutils import unescape as xml_unescape
 
 from filelock import FileLock, Timeout
 from openpyxl import Workbook as OpenpyxlWorkbook
 from openpyxl import load_workbook
 from openpyxl.cell.cell import MergedCell
 from openpyxl.cell.rich_text import CellRichText
+from openpyxl.utils.cell import column_index_from_string
 from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet.formula import ArrayFormula
 from python_calamine import CalamineWorkbook
 
 from .. import faults
 from .base import (CellValue, CellWrite, Formula, Grid, LineChart, TabSpec, WorkbookChanged, WorkbookError,
-                   WorkbookInUse, column_letter, storable_text, tab_spec)
+                   WorkbookInUse, calamine_panicked, column_letter, storable_text, tab_spec)
 from .excel_files import (FileStamp, file_stamp, fsync_directory, in_use_message, open_by,
                           remove_stale_temporaries, temporary_path)
+from .excel_patch import (FORMULA_STARTS, date_format, patchable, patched_members, sheet_parts,
+                          write_archive)
 from .excel_style import decorate_cell, decorate_new_tab, place_charts
 
-DATE_FORMAT = "yyyy-mm-dd"
-DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
 LOCK_TIMEOUT_SECONDS = 30
 OLE_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 """How an encrypted (password to open) .xlsx and an old .xls file begin: an OLE container."""
-FORMULA_STARTS = ("=", "+", "-", "@")
-"""What makes Excel read a typed entry as a formula."""
 
 
 def _lock_path(path: Path) -> Path:
@@ -123,6 +120,8 @@ class ExcelWorkbook:
         return list(self._loaded().sheetnames)
 
     def read(self, tabs: Sequence[str]) -> dict[str, Grid]:
+        if self._book is None and self._create and not self.path.exists():
+            return {}  # nothing to read yet; the workbook is made when there is something to write
         if self._book is None and (grids := self._read_values(tabs)) is not None:
             faults.checkpoint("excel.loaded", path=self.path)
             return grids
@@ -137,30 +136,59 @@ class ExcelWorkbook:
         if not writes and not new_tabs and not charts:
             return
         self._refuse_if_open()
-        if self._prepared is None:
+        in_place = self._patchable(writes, new_tabs, charts)
+        if self._prepared is None and not in_place:
             self._loaded()
         if self._stamp is not None and read_only_on_disk(self.path):
             raise WorkbookError(f"{self.label} is read-only on disk, so nothing was written to it; make it writable "
                                 "and run again.")
         copy = self._take_prepared(writes, new_tabs, charts)
+        if copy is None and in_place:
+            copy = self._patched_copy(writes)
         if copy is not None:
             self._replace_with(copy)
             return
         book = self._loaded()
         _apply(book, writes, new_tabs, charts)
-        self._save(book)
+        self._replace_with(self._saved_copy(lambda target: _save_book(book, target)))
+
+    def _patchable(self, writes: Sequence[CellWrite], new_tabs: Sequence[str | TabSpec],
+                   charts: Sequence[LineChart]) -> bool:
+        """Whether ``writes`` may go straight into the file's XML (excel_patch.py): plain values
+        for a workbook read by value, not loaded with openpyxl, and no tab or chart to add."""
+        return self._book is None and self._stamp is not None and not new_tabs and not charts and patchable(writes)
+
+    def _patched_copy(self, writes: Sequence[CellWrite]) -> Path | None:
+        """A temporary copy of the workbook with ``writes`` set in its XML, or ``None`` when the
+        file needs openpyxl for them."""
+        try:
+            with zipfile.ZipFile(self.path) as archive:
+                members = patched_members(archive, writes)
+                return None if members is None else self._saved_copy(
+                    lambda target: write_archive(archive, members, target))
+        except FileNotFoundError:
+            raise WorkbookError(f"{self.label} does not exist.") from None
+        except zipfile.BadZipFile:
+            return None  # openpyxl then says what is wrong with the file
 
     def prepare(self, pool: Executor, writes: Sequence[CellWrite], new_tabs: Sequence[str | TabSpec] = (),
                 charts: Sequence[LineChart] = ()) -> None:
         """Start applying ``writes`` and saving the result to a temporary copy in ``pool`` (other
         processes), for a later :meth:`write` of the very same cells to finish by renaming
         the copy over the workbook. Loading and saving are most of a write's time; this way
-        they run beside the engine. Only a workbook read by value (not loaded here) is
-        prepared; :meth:`write` still makes every check (open, read-only, saved meanwhile)
-        right before the rename."""
-        if self._book is None and self._stamp is not None and self._prepared is None:
+        they run beside the engine. :meth:`write` still makes every check (open, read-only,
+        saved meanwhile) right before the rename."""
+        if self.preparable(writes, new_tabs, charts):
             job = (list(writes), list(new_tabs), list(charts))
             self._prepared = job, pool.submit(save_prepared_copy, self.path, self._stamp, *job)
+
+    def preparable(self, writes: Sequence[CellWrite], new_tabs: Sequence[str | TabSpec] = (),
+                   charts: Sequence[LineChart] = ()) -> bool:
+        """Whether :meth:`prepare` would take these writes: openpyxl is needed for them (no
+        patch does, which takes milliseconds here), and the workbook was read by value, not
+        loaded here, or is yet to be created."""
+        return ((bool(writes) or bool(new_tabs) or bool(charts)) and self._book is None and self._prepared is None
+                and (self._stamp is not None or self._create) and not self._patchable(writes, new_tabs, charts))
 
     def _take_prepared(self, writes: Sequence[CellWrite], new_tabs: Sequence[str | TabSpec],
                        charts: Sequence[LineChart]) -> Path | None:
@@ -184,6 +212,7 @@ class ExcelWorkbook:
     def _set(cell, value: CellValue) -> None:
         if isinstance(value, str) and not isinstance(value, Formula):
             value = storable_text(value)  # openpyxl refuses control characters; a run must not die of one
+        current_format = cell.number_format  # before openpyxl puts its own default for a date in
         cell.value = value
         if isinstance(value, str) and not isinstance(value, Formula):
             # openpyxl would otherwise store client text such as "=HYPERLINK(...)" as a formula;
@@ -191,23 +220,24 @@ class ExcelWorkbook:
             cell.data_type = "s"
             if value.startswith(FORMULA_STARTS):
                 cell.quotePrefix = True
-        elif isinstance(value, datetime) and cell.number_format in ("General", DATE_FORMAT):
-            cell.number_format = DATETIME_FORMAT
-        elif isinstance(value, date) and not isinstance(value, datetime) and cell.number_format == "General":
-            cell.number_format = DATE_FORMAT
+        elif isinstance(value, date):
+            cell.number_format = date_format(value, current_format)
 
-    def _save(self, book: OpenpyxlWorkbook) -> None:
+    def _saved_copy(self, save: Callable[[BinaryIO], None]) -> Path:
+        """A temporary file beside the workbook, filled by ``save`` and made durable."""
         temporary = temporary_path(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(temporary, "wb") as handle:
-                watched = faults.PartialWriteWatch(handle, "excel.save.partial", path=self.path) \
-                    if faults.armed("excel.save.partial") else handle
-                _save_book(book, watched, handle)
-        except OSError as error:
+                save(faults.PartialWriteWatch(handle, "excel.save.partial", path=self.path)
+                     if faults.armed("excel.save.partial") else handle)
+                _make_durable(handle)
+        except BaseException as error:
             temporary.unlink(missing_ok=True)
-            raise WorkbookError(f"{self.label} could not be saved ({error.strerror or error}).") from None
-        self._replace_with(temporary)
+            if isinstance(error, OSError):
+                raise WorkbookError(f"{self.label} could not be saved ({error.strerror or error}).") from None
+            raise
+        return temporary
 
     def _replace_with(self, temporary: Path) -> None:
         """Rename a complete new copy over the workbook, unless a person has it open or saved
@@ -232,24 +262,28 @@ class ExcelWorkbook:
 
     def _read_values(self, tabs: Sequence[str]) -> dict[str, Grid] | None:
         """The tabs read with python-calamine, many times faster than loading the workbook
-        with openpyxl (which :meth:`write` then does). ``None`` where only openpyxl reads
-        them as the engine needs them: tabs with formulas, error values or integers longer
-        than a float holds (calamine gives their cached results, blanks, rounded numbers),
-        and files calamine cannot read (openpyxl then says what is wrong with them)."""
+        with openpyxl (which :meth:`write` then does), error values put back as openpyxl
+        reads them. ``None`` where only openpyxl reads them as the engine needs them (see
+        :func:`_calamine_misreads`), and for files calamine cannot read (openpyxl then says
+        what is wrong with them)."""
         stamp = file_stamp(self.path)  # before reading: a save meanwhile shows as a change
         if stamp is None:
             return None
         try:
             with zipfile.ZipFile(self.path) as archive:
-                parts = _sheet_parts(archive)
+                parts = sheet_parts(archive)
                 book = CalamineWorkbook.from_path(str(self.path))
                 wanted = [tab for tab in dict.fromkeys(tabs) if tab in book.sheet_names]
-                if any(tab not in parts or not _values_read_alike(archive.read(parts[tab])) for tab in wanted):
+                misreads = {tab: _calamine_misreads(archive.read(parts[tab])) if tab in parts else None
+                            for tab in wanted}
+                if None in misreads.values():
                     return None
-                grids = {tab: [[None if cell == "" else cell for cell in row]
-                               for row in book.get_sheet_by_name(tab).to_python(skip_empty_area=False)]
-                         for tab in wanted}
+                grids = {tab: _calamine_grid(book.get_sheet_by_name(tab), misreads[tab]) for tab in wanted}
         except Exception:  # zipfile, ElementTree and calamine each raise their own errors for a bad file
+            return None
+        except BaseException as error:
+            if not calamine_panicked(error):
+                raise
             return None
         self._stamp = stamp
         return grids
@@ -268,32 +302,51 @@ class ExcelWorkbook:
             raise WorkbookInUse(in_use_message(self.label, *found, "this run's changes"))
 
 
-_FORMULA_OR_ERROR = re.compile(rb"<(?:\w+:)?f[\s>/]|\st=[\"']e[\"']")
+_FORMULA = re.compile(rb"<(?:\w+:)?f[\s>/]")
 _LONG_INTEGER = re.compile(rb"<(?:\w+:)?v>(-?\d{16,})<")
+_ERROR_TYPE = re.compile(rb"\st=[\"']e[\"']")
+_ERROR_CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*\st=[\"']e[\"'][^>]*)>\s*<(?:\w+:)?v>([^<]*)</")
+_FORMULA_CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*)>\s*<(?:\w+:)?f>([^<&]*(?:&(?:amp|lt|gt|quot|apos);[^<&]*)*)</")
+_CELL_REFERENCE = re.compile(rb"\sr=[\"']([A-Z]{1,3})([0-9]+)[\"']")
+_ENTITIES = {"&quot;": '"', "&apos;": "'"}
 
 
-def _values_read_alike(sheet_xml: bytes) -> bool:
-    """Whether python-calamine reads this worksheet's cells as openpyxl does: no formulas or
-    error values, and no integer that a float cannot hold exactly (calamine reads numbers
-    as floats; openpyxl keeps integers whole)."""
-    return _FORMULA_OR_ERROR.search(sheet_xml) is None and all(
-        float(number) == int(number) for number in _LONG_INTEGER.findall(sheet_xml))
+def _calamine_misreads(sheet_xml: bytes) -> dict[tuple[int, int], CellValue] | None:
+    """What python-calamine reads differently from openpyxl in a worksheet, by 0-based (row,
+    column): error values (calamine gives blanks; openpyxl their text, such as ``#N/A``) and
+    formulas (calamine gives their cached results; openpyxl, and the engine, the formula).
+    ``None`` when calamine cannot be used at all: an integer a float cannot hold (calamine
+    reads numbers as floats), or an error value or formula not written plainly with its
+    cell reference beside it (shared and array formulas, formulas with an error result)."""
+    if any(float(number) != int(number) for number in _LONG_INTEGER.findall(sheet_xml)):
+        return None
+    misreads: dict[tuple[int, int], CellValue] = {}
+    for cell, marker, value_of in ((_ERROR_CELL, _ERROR_TYPE, str), (_FORMULA_CELL, _FORMULA,
+                                                                     lambda text: Formula("=" + text))):
+        if marker.search(sheet_xml) is None:  # most tabs: none of either, found in one quick scan
+            continue
+        found = cell.findall(sheet_xml)
+        if len(found) != len(marker.findall(sheet_xml)):
+            return None
+        for attributes, text in found:
+            reference = _CELL_REFERENCE.search(attributes)
+            if reference is None:
+                return None
+            place = (int(reference[2]) - 1, column_index_from_string(reference[1].decode()) - 1)
+            misreads[place] = value_of(xml_unescape(text.decode(), _ENTITIES))
+    return misreads
 
 
-_MAIN_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
-_RELATIONSHIP_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
-
-
-def _sheet_parts(archive: zipfile.ZipFile) -> dict[str, str]:
-    """Tab title -> the member of the .xlsx archive that holds the tab's cells."""
-    workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
-    relationships = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
-    target = {relationship.get("Id"): relationship.get("Target", "") for relationship in relationships}
-    parts = {}
-    for sheet in workbook.iter(f"{_MAIN_NS}sheet"):
-        path = target[sheet.get(_RELATIONSHIP_ID)]  # relative to xl/, unless it starts with /
-        parts[sheet.get("name")] = path[1:] if path.startswith("/") else posixpath.normpath(f"xl/{path}")
-    return parts
+def _calamine_grid(sheet, misreads: dict[tuple[int, int], CellValue]) -> Grid:
+    grid = [[None if cell == "" else cell for cell in row] for row in sheet.to_python(skip_empty_area=False)]
+    if misreads:  # a formula without a cached result may lie beyond what calamine read
+        height = max(len(grid), max(row for row, _ in misreads) + 1)
+        width = max(max(map(len, grid), default=0), max(column for _, column in misreads) + 1)
+        grid = [row + [None] * (width - len(row)) for row in grid]
+        grid += [[None] * width for _ in range(height - len(grid))]
+        for (row, column), value in misreads.items():
+            grid[row][column] = value
+    return grid
 
 
 def _apply(book: OpenpyxlWorkbook, writes: Sequence[CellWrite], new_tabs: Sequence[str | TabSpec],
@@ -323,12 +376,14 @@ def _apply(book: OpenpyxlWorkbook, writes: Sequence[CellWrite], new_tabs: Sequen
     place_charts(book, charts)
 
 
-def _save_book(book: OpenpyxlWorkbook, target, handle) -> None:
-    """Save ``book`` into ``target`` (``handle``, or a watch over it) and make it durable."""
+def _save_book(book: OpenpyxlWorkbook, target: BinaryIO) -> None:
     # Formula cells lose their cached values when openpyxl saves (EXCEL-NOTES), so ask
     # the spreadsheet program to recalculate whenever the file is opened.
     book.calculation.fullCalcOnLoad = True
     book.save(target)
+
+
+def _make_durable(handle: BinaryIO) -> None:
     handle.flush()
     os.fsync(handle.fileno())
 
@@ -337,24 +392,20 @@ _PR_SET_PDEATHSIG = 1
 
 
 def save_pool(workers: int) -> ProcessPoolExecutor | None:
-    """Worker processes for :meth:`ExcelWorkbook.prepare` (POSIX only; else ``None``). A worker
-    ends with the run that started it, even one killed mid-run: no process outlives a run."""
-    if os.name != "posix":
+    """Worker processes for :meth:`ExcelWorkbook.prepare`, on Linux (elsewhere ``None``).
+
+    They are forked: they start at once with the engine already imported, and nothing of the
+    caller's program runs again in them (a spawned worker re-imports its ``__main__``). The
+    kernel ends a worker the moment the run that started it ends, even a killed one.
+    """
+    if sys.platform != "linux":
         return None
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
                                initializer=_end_with_parent, initargs=(os.getpid(),))
 
 
 def _end_with_parent(parent: int) -> None:
-    if sys.platform == "linux":  # the kernel kills this worker the moment its parent dies
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    else:
-        def watch() -> None:
-            while os.getppid() == parent:
-                time.sleep(0.1)
-            os._exit(1)
-
-        threading.Thread(target=watch, daemon=True).start()
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # it died before this worker got here
         os._exit(1)
 
@@ -367,12 +418,17 @@ def save_prepared_copy(path: Path, stamp: FileStamp, writes: list[CellWrite], ne
     next run that opens the workbook."""
     if file_stamp(path) != stamp:
         return None
-    book = load_workbook(path, rich_text=True)
+    if stamp is None:  # a workbook to create
+        book = OpenpyxlWorkbook()
+        book.remove(book.active)
+    else:
+        book = load_workbook(path, rich_text=True)
     _apply(book, writes, new_tabs, charts)
     temporary = temporary_path(path)
     try:
         with open(temporary, "wb") as handle:
-            _save_book(book, handle, handle)
+            _save_book(book, handle)
+            _make_durable(handle)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
