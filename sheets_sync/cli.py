@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .config import ConfigError, load_config, missing_files
+from .backends.google import sheets_api_root
 from .faults import FaultSettingError
 from .ledger import LedgerError
 from .sync import RunLockedError, SyncReport, run_sync
@@ -39,6 +40,11 @@ def _load(config_path: Path):
     problems = missing_files(config)
     if problems:
         raise _fail(" ".join(problems), EXIT_BAD_CONFIG)
+    if config.uses_google:
+        try:
+            sheets_api_root()  # where the service account's token would go: refused before any source
+        except ConfigError as error:
+            raise _fail(str(error), EXIT_BAD_CONFIG) from None
     return config
 
 

@@ -264,6 +264,12 @@ class Config(_Frozen):
         return self.tracking.excel.with_name("audit.csv")
 
     @property
+    def uses_google(self) -> bool:
+        """Whether any source or the tracking workbook is a Google spreadsheet."""
+        return (self.leads.kind == "google" or self.tracking.google is not None
+                or any(client.returns.kind == "google" for client in self.clients.values()))
+
+    @property
     def credentials_file(self) -> Path | None:
         if self.google.credentials is not None:
             return self.google.credentials

@@ -24,10 +24,13 @@ from itertools import islice, repeat
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import numpy
+
 from .backends.base import CellValue, WorkbookError, cell_as_date, cell_text, storable_text
+from .backends.calamine import calamine_panicked, panics_unprinted
 from .config import LeadsConfig
 from .model import Lead, Problem
-from .money import CENT, to_money
+from .money import CENT, amount_problem, to_money
 from .tracking import Delivered, GroupKey
 from .weeks import week_ending
 
@@ -38,7 +41,7 @@ _BLANK_LABEL = {"vertical": "(none)", "country": "(none)"}
 
 _EPOCH = datetime(1, 1, 1)
 _MICROS_PER_DAY = 86_400_000_000
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 """Bump when the cached columns change meaning; older caches are then ignored."""
 
 
@@ -68,6 +71,18 @@ def _label(value: CellValue) -> str:
     """A client, vertical, country, source or campaign as text that tab titles and cells can
     hold: invisible control characters (an export's junk) are dropped."""
     return storable_text(cell_text(value)).strip()
+
+
+def _bad_amount(name: str, value: CellValue) -> str:
+    """Why a price or cost cell leaves its row out: not a number, a number too large for a
+    spreadsheet to show to the cent (``1e26``: a typo), or below zero. A huge number is
+    quoted as ``1e+26``, not as its 27 digits, and long text is cut short."""
+    if isinstance(value, float) and abs(value) >= 1e15:
+        shown = repr(value)
+    else:
+        text = cell_text(value)
+        shown = text if len(text) <= 40 else text[:40] + "…"
+    return f"{name} {shown!r} {amount_problem(value) or 'is below zero'}; row left out"
 
 
 def _money(cents: int) -> Decimal:
@@ -121,7 +136,7 @@ class LeadLog:
     def lead(self, lead_id: str) -> Lead | None:
         """The lead with this exact ID, or ``None``."""
         if self._position is None:
-            self._position = {lead_id: position for position, lead_id in enumerate(self.lead_ids)}
+            self._position = dict(zip(self.lead_ids, range(len(self.lead_ids))))
         position = self._position.get(lead_id)
         return None if position is None else self.lead_at(position)
 
@@ -129,19 +144,24 @@ class LeadLog:
         """Lead positions per client. ``names`` maps a casefolded client name to the name the
         leads are filed under (the configured spelling); other clients keep the log's."""
         client_of_code = [names.get(text.casefold(), text) for text in self.labels["client"]]
+        raw_codes = self.label_codes["client"]
+        codes = numpy.frombuffer(raw_codes, dtype=f"u{raw_codes.itemsize}")
+        by_code = numpy.argsort(codes, kind="stable")  # each client's positions in log order
+        ends = numpy.cumsum(numpy.bincount(codes, minlength=len(client_of_code)))
         positions: dict[str, list[int]] = defaultdict(list)
-        for position, code in enumerate(self.label_codes["client"]):
-            positions[client_of_code[code]].append(position)
-        return dict(positions)
+        for code, (start, end) in enumerate(zip([0, *ends[:-1].tolist()], ends.tolist())):
+            if end > start:
+                positions[client_of_code[code]].extend(by_code[start:end].tolist())
+        return {client: sorted(found) for client, found in positions.items()}  # in log order, as one list
 
     def ids_at(self, positions: Iterable[int]) -> list[str]:
-        return [self.lead_ids[position] for position in positions]
+        return list(map(self.lead_ids.__getitem__, positions))
 
     def delivery_dates(self, positions: Iterable[int]) -> list[date]:
         """The delivery dates of the leads at ``positions``, sorted."""
-        days = sorted(self.days[position] for position in positions)
-        dates: dict[int, date] = {}
-        return [dates.get(day) or dates.setdefault(day, date.fromordinal(day)) for day in days]
+        days = sorted(map(self.days.__getitem__, positions))
+        date_of = {day: date.fromordinal(day) for day in set(days)}
+        return list(map(date_of.__getitem__, days))
 
     def groups(self, fields: Sequence[str]) -> set[GroupKey]:
         """The distinct values of ``fields`` (e.g. vertical and country) among the leads."""
@@ -308,10 +328,10 @@ class _LogBuilder:
             delivered_at = delivered_at.astimezone(self.zone).replace(tzinfo=None)
         price = self.cents(row[columns.price])
         if price is None:
-            return f"Price {cell_text(row[columns.price])!r} is not an amount; row left out"
+            return _bad_amount("Price", row[columns.price])
         cost = self.cost_cents_of(_cell(row, columns.cost))
         if cost is None:
-            return f"Cost {cell_text(_cell(row, columns.cost))!r} is not an amount; row left out"
+            return _bad_amount("Cost", _cell(row, columns.cost))
         codes = [self.label_code(field, _cell(row, index)) for field, index in columns.labels]
         if codes[0] is None:
             return "no Client; row left out"
@@ -440,8 +460,19 @@ def read_excel_rows(path: Path, tab: str | None) -> Iterator[list[CellValue]]:
     # iter_rows yields the empty rows above the first used cell but starts each row at the
     # first used column: put the empty columns back, so that column and row numbers hold.
     first_column = sheet.start[1] if sheet.start else 0
-    rows = sheet.iter_rows()
+    rows = _panic_as_error(sheet.iter_rows(), path, name)
     return ([*repeat("", first_column), *row] for row in rows) if first_column else rows
+
+
+def _panic_as_error(rows: Iterator[list[CellValue]], path: Path, tab: str) -> Iterator[list[CellValue]]:
+    try:
+        with panics_unprinted():
+            yield from rows
+    except BaseException as error:
+        if not calamine_panicked(error):
+            raise
+        raise WorkbookError(f"{path} cannot be read: a cell of tab {tab!r} holds a number formatted as a date that "
+                            "no date can be (Excel shows it as ####); correct that cell and run again.") from None
 
 
 def read_csv_rows(path: Path) -> list[list[CellValue]]:

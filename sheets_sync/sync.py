@@ -25,7 +25,7 @@ from filelock import FileLock, Timeout
 from . import faults
 from .backends.base import CellValue, CellWrite, Grid, TabSpec, Workbook, WorkbookChanged, WorkbookError
 from .backends.excel_files import in_use_message, open_by
-from .backends.excel import ExcelWorkbook, save_pool
+from .backends.excel import ExcelWorkbook, prepare_saves
 from .config import Config, Location, Policy
 from .dashboard import DASHBOARD_TAB, DASHBOARD_TAB_SPEC, build_dashboard, plan_dashboard
 from .ids import ClientLeadIndex
@@ -545,22 +545,16 @@ class Sync:
         return writes, new_tabs
 
     def _prepare_excel_writes(self, saving: ExitStack, plans: list[tuple[Workbook, list[CellWrite], list, list]]) -> None:
-        """Let worker processes, one per core, load and save the Excel workbooks that need
-        openpyxl while this process writes them one by one (ExcelWorkbook.prepare): on a
-        machine with several cores the saves, most of a run's time, then run side by side.
-        ``saving`` shuts the workers down when the workbooks are written."""
-        jobs = [(workbook, writes, new_tabs, charts) for workbook, writes, new_tabs, charts in plans
-                if isinstance(workbook, ExcelWorkbook) and workbook.preparable(writes, new_tabs, charts)]
-        workers = min(os.cpu_count() or 1, len(jobs))
+        """Let worker processes load and save the Excel workbooks that need openpyxl while this
+        process goes on (excel.prepare_saves): on a machine with several cores the saves, most
+        of a run's time, then run side by side. ``saving`` shuts the workers down when the
+        workbooks are written."""
         # A fault armed in a save must be reached in this process (faults.py).
-        if self.report.dry_run or not jobs or (os.cpu_count() or 1) < 2 or faults.armed("excel.save.partial"):
+        if self.report.dry_run or (os.cpu_count() or 1) < 2 or faults.armed("excel.save.partial"):
             return
-        pool = save_pool(workers)
-        if pool is None:
-            return
-        saving.enter_context(pool)
-        for workbook, writes, new_tabs, charts in jobs:
-            workbook.prepare(pool, writes, new_tabs, charts)
+        pool = prepare_saves([plan for plan in plans if isinstance(plan[0], ExcelWorkbook)])
+        if pool is not None:
+            saving.enter_context(pool)
 
     def _project_returns(self, source: ReturnsSource, state: LedgerState, sightings: dict[tuple[str, str], datetime],
                          plan: tuple[list[CellWrite], list[TabSpec]] | None = None) -> None:

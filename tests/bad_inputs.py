@@ -425,6 +425,42 @@ def _(ws: Workspace) -> None:
     ws.write()
 
 
+@case("huge_amounts", "prices of 1e26 and 1e308 (number cells), '1E+400' and 'NaN' as text, and a cost of 1e20",
+      statuses={"Acme": [UNKNOWN, UNKNOWN, UNKNOWN, UNKNOWN, UNKNOWN, APPROVED], "Zenith": [APPROVED]})
+def _(ws: Workspace) -> None:
+    standard(ws, acme=[[lead_id, "wrong number"] for lead_id in ("E26", "E308", "E400", "NAN", "COST", "A1")],
+             write=False)
+    for lead_id, price, cost in (("E26", 1e26, 1.0), ("E308", 1e308, 1.0), ("E400", "1E+400", 1.0),
+                                 ("NAN", "NaN", 1.0), ("COST", 10.0, 1e20)):
+        ws.leads.append([lead_id, "2024-03-01 10:00", "Acme", "Solar", "US", price, cost, "Vendor A"])
+    ws.write()
+
+
+@case("date_out_of_any_range_in_returns", "a client's own Date column holds -1E+15 formatted as a date "
+      "(python-calamine panics on it)", statuses={"Acme": [APPROVED]})
+def _(ws: Workspace) -> None:
+    standard(ws, acme=[["A1", "wrong number"]])
+
+    def add_date(book: Workbook) -> None:
+        sheet = book["Returns"]
+        sheet.cell(1, sheet.max_column + 1, "Date")
+        cell = sheet.cell(2, sheet.max_column, -10**15)
+        cell.number_format = "yyyy-mm-dd"
+    edit_workbook(acme_path(ws), add_date)
+
+
+@case("lead_log_date_out_of_any_range", "a lead log row's Delivered At is -1E+15 formatted as a date",
+      exit_code=1, failing=("leads.xlsx",), message="formatted as a date",
+      statuses={"Acme": [None, None], "Zenith": [None]})
+def _(ws: Workspace) -> None:
+    standard(ws)
+
+    def break_date(book: Workbook) -> None:
+        cell = book["Leads"]["B3"]
+        cell.value, cell.number_format = -10**15, "yyyy-mm-dd hh:mm"
+    edit_workbook(ws.root / "leads.xlsx", break_date)
+
+
 @case("lead_log_tab_missing", "the lead log workbook has no 'Leads' tab",
       exit_code=1, failing=("leads.xlsx",), message="'Leads'", statuses={"Acme": [None, None], "Zenith": [None]})
 def _(ws: Workspace) -> None:

@@ -24,7 +24,7 @@ import stat
 import subprocess
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -148,6 +148,16 @@ def _duplicates(ws: Workspace) -> None:
     assert any("Lead ID A1 already on row" in problem for problem in summary["problems"])
 
 
+def _huge_amounts(ws: Workspace) -> None:
+    """Each row is reported by its number, with the amount as the sheet shows it."""
+    problems = json.loads(cli(ws, "--json").stdout)["problems"]
+    for row, shown in ((8, "Price '1e+26'"), (9, "Price '1e+308'"), (10, "Price '1E+400'"), (11, "Price 'NaN'"),
+                       (12, "Cost '1e+20'")):
+        assert any(problem.startswith(f"leads.xlsx row {row}: {shown} is not an amount") for problem in problems), \
+            (row, problems)
+    assert Decimal(str(ws.tracking("Solar US")["Gross revenue"][date(2024, 3, 3)])) == Decimal("42.00")
+
+
 def _tracking_read_only(ws: Workspace) -> None:
     assert stat.S_IMODE((ws.root / "tracking.xlsx").stat().st_mode) == 0o444
 
@@ -160,6 +170,7 @@ EXTRA_CHECKS: dict[str, Callable[[Workspace], None]] = {
     "tracking_week_header_mangled": _header_mangled,
     "lead_log_duplicate_ids": _duplicates,
     "tracking_workbook_read_only": _tracking_read_only,
+    "huge_amounts": _huge_amounts,
 }
 SLOW = {"pasted_50000_rows"}
 

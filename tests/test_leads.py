@@ -63,3 +63,29 @@ def test_header_mapping_and_a_missing_column(tmp_path: Path) -> None:
     assert [lead.client for lead in leads] == ["Acme"] and problems == []
     with pytest.raises(WorkbookError, match="no column headed 'Lead ID'.*leads.columns"):
         read_lead_log(LeadsConfig(csv=path, tab=None), ZONE)
+
+
+def test_huge_and_non_finite_amounts_are_reported_per_row_not_raised(tmp_path: Path) -> None:
+    """Amounts a spreadsheet cannot show to the cent (1e26 would also overflow Decimal's
+    quantize and the ledger's integers) leave their row out with a message, like any bad price."""
+    path = write_xlsx(tmp_path / "leads.xlsx", {"Leads": [
+        LEAD_HEADERS,
+        ["MAX", datetime(2024, 2, 12, 10, 0), "Acme", "Solar", "US", "9999999999999.99", 0, "A"],
+        ["E26", datetime(2024, 2, 12, 10, 0), "Acme", "Solar", "US", 1e26, 0, "A"],
+        ["E13", datetime(2024, 2, 12, 10, 0), "Acme", "Solar", "US", "10,000,000,000,000", 0, "A"],
+        ["TEXT", datetime(2024, 2, 12, 10, 0), "Acme", "Solar", "US", "1e400", 0, "A"],
+        ["INF", datetime(2024, 2, 12, 10, 0), "Acme", "Solar", "US", "-Infinity", 0, "A"],
+        ["COST", datetime(2024, 2, 12, 10, 0), "Acme", "Solar", "US", 1, 1e308, "A"],
+        ["NEG", datetime(2024, 2, 12, 10, 0), "Acme", "Solar", "US", -1, 0, "A"],
+    ]})
+    leads, problems = read_lead_log(LeadsConfig(excel=path, tab="Leads"), ZONE)
+    assert [(lead.lead_id, lead.price) for lead in leads] == [("MAX", Decimal("9999999999999.99"))]
+    too_large = "is not an amount (beyond 9,999,999,999,999.99, the most a spreadsheet shows to the cent)"
+    assert [(problem.row, problem.message) for problem in problems] == [
+        (3, f"Price '1e+26' {too_large}; row left out"),
+        (4, f"Price '10,000,000,000,000' {too_large}; row left out"),
+        (5, f"Price '1e400' {too_large}; row left out"),
+        (6, "Price '-Infinity' is not an amount; row left out"),
+        (7, f"Cost '1e+308' {too_large}; row left out"),
+        (8, "Price '-1' is below zero; row left out"),
+    ]

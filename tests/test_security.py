@@ -15,6 +15,8 @@
 5. The service account asks for the spreadsheets scope only (read from the signed JWT).
 6. Files keep their permissions when the engine rewrites them; report files stay inside
    their folder whatever a lead source is called.
+7. The bearer token never travels in clear: ``SHEETS_SYNC_GOOGLE_API_URL`` must be https, or
+   plain http to a loopback host; anything else stops a run before any login or request.
 """
 
 from __future__ import annotations
@@ -601,3 +603,70 @@ def test_every_formula_trigger_gets_the_apostrophe_in_csv_cells(text: str) -> No
 
     assert csv_safe(text) == "'" + text
     assert csv_safe("A" + text) == "A" + text and csv_safe("") == ""
+
+
+# == 7. The bearer token goes over TLS, or to this machine only ====================================================
+
+
+@pytest.mark.parametrize("url, root", [
+    ("", "https://sheets.googleapis.com"),
+    ("http://127.0.0.1:8123", "http://127.0.0.1:8123"),
+    ("http://127.42.0.9:8123/", "http://127.42.0.9:8123"),
+    ("http://localhost:8123", "http://localhost:8123"),
+    ("http://[::1]:8123", "http://[::1]:8123"),
+    ("https://sheets.example.com/proxy/", "https://sheets.example.com/proxy"),
+])
+def test_the_api_url_may_be_https_or_plain_http_to_a_loopback_host(url: str, root: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from sheets_sync.backends.google import sheets_api_root
+
+    monkeypatch.setenv(API_URL_ENV, url)
+    assert sheets_api_root() == root
+
+
+@pytest.mark.parametrize("url, says", [
+    ("http://sheets.example.com", "names http://sheets.example.com, which would send the service account's token "
+                                  "unencrypted"),
+    ("http://10.0.0.5:8123", "names http://10.0.0.5"),
+    ("http://0.0.0.0:8123", "names http://0.0.0.0"),
+    ("http://localhost.example.com", "names http://localhost.example.com"),
+    ("http://127.0.0.1.nip.io:8123", "names http://127.0.0.1.nip.io"),
+    ("http://[::2]:8123", "names http://[::2]"),
+    ("ftp://127.0.0.1", "is not a base URL"),
+    ("127.0.0.1:8123", "is not a base URL"),
+    ("http://", "is not a base URL"),
+    ("http://[::1", "is not a base URL"),
+    ("http://127.0.0.1:99999", "is not a base URL"),
+    ("http://user:s3cret@127.0.0.1:8123", "is not a base URL"),
+    ("http://127.0.0.1\\@sheets.example.com", "is not a base URL"),
+    ("https://sheets.example.com/?key=s3cret", "is not a base URL"),
+])
+def test_any_other_api_url_is_refused_in_one_sentence_naming_the_variable(url: str, says: str,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from sheets_sync.backends.google import GoogleApiUrlError, sheets_api_root
+    from sheets_sync.config import ConfigError
+
+    monkeypatch.setenv(API_URL_ENV, url)
+    with pytest.raises(GoogleApiUrlError) as raised:
+        sheets_api_root()
+    message = str(raised.value)
+    assert message.startswith(f"{API_URL_ENV} {says}") and message.endswith(".") and "\n" not in message
+    assert "s3cret" not in message                                   # the URL is not echoed whole
+    assert isinstance(raised.value, ConfigError)
+
+
+def test_a_plain_http_api_url_to_another_host_stops_before_any_login_or_request(server: FakeSheetsServer,
+                                                                              tmp_path: Path) -> None:
+    """The key's token URI is the local server: had the run gone ahead, its first act would
+    have been a login there, then the token would have gone in clear to the remote host."""
+    setup = GoogleSetup(server, tmp_path, [["A1", "wrong number"]])
+    env = {API_URL_ENV: "http://sheets.example.invalid:8123"}
+    refused = f"{API_URL_ENV} names http://sheets.example.invalid, which would send the service account's token"
+    for arguments in (["run", "--as-of", AS_OF], ["run", "--json", "--as-of", AS_OF], ["check"],
+                      ["report", "--no-files"]):
+        result = cli(setup.config_path, *arguments, env=env)
+        assert "Traceback" not in result.stdout + result.stderr, result.stderr
+        # An operator's setting: refused before any source is opened, exit 2 (SPEC §6).
+        assert result.returncode == 2, (arguments, result.stdout, result.stderr)
+        assert refused in result.stdout + result.stderr, (arguments, result.stdout, result.stderr)
+    assert server.exchanges == []  # type: ignore[attr-defined]   # no login, no Sheets call

@@ -254,12 +254,6 @@ def storable_text(text: str) -> str:
     return _NOT_STORABLE.sub("", text)
 
 
-def calamine_panicked(error: BaseException) -> bool:
-    """Whether ``error`` is a python-calamine panic: it gives up that way on some cells (a huge
-    negative number formatted as a date), with a ``BaseException`` that cannot be imported."""
-    return type(error).__name__ == "PanicException"
-
-
 def column_letter(col: int) -> str:
     """``1 -> "A"``, ``27 -> "AA"``."""
     letters = ""

@@ -9,9 +9,10 @@ import re
 import signal
 import stat
 import sys
+import warnings
 import zipfile
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import date
 from pathlib import Path
 from typing import BinaryIO
@@ -29,7 +30,8 @@ from python_calamine import CalamineWorkbook
 
 from .. import faults
 from .base import (CellValue, CellWrite, Formula, Grid, LineChart, TabSpec, WorkbookChanged, WorkbookError,
-                   WorkbookInUse, calamine_panicked, column_letter, storable_text, tab_spec)
+                   WorkbookInUse, column_letter, storable_text, tab_spec)
+from .calamine import calamine_panicked, panics_unprinted
 from .excel_files import (FileStamp, file_stamp, fsync_directory, in_use_message, open_by,
                           remove_stale_temporaries, temporary_path)
 from .excel_patch import (FORMULA_STARTS, date_format, patchable, patched_members, sheet_parts,
@@ -102,7 +104,7 @@ class ExcelWorkbook:
 
     def _load(self) -> OpenpyxlWorkbook:
         try:
-            book = load_workbook(self.path, rich_text=True)
+            book = _openpyxl_load(self.path)
             faults.checkpoint("excel.loaded", path=self.path)
             return book
         except FileNotFoundError:
@@ -171,22 +173,11 @@ class ExcelWorkbook:
         except zipfile.BadZipFile:
             return None  # openpyxl then says what is wrong with the file
 
-    def prepare(self, pool: Executor, writes: Sequence[CellWrite], new_tabs: Sequence[str | TabSpec] = (),
-                charts: Sequence[LineChart] = ()) -> None:
-        """Start applying ``writes`` and saving the result to a temporary copy in ``pool`` (other
-        processes), for a later :meth:`write` of the very same cells to finish by renaming
-        the copy over the workbook. Loading and saving are most of a write's time; this way
-        they run beside the engine. :meth:`write` still makes every check (open, read-only,
-        saved meanwhile) right before the rename."""
-        if self.preparable(writes, new_tabs, charts):
-            job = (list(writes), list(new_tabs), list(charts))
-            self._prepared = job, pool.submit(save_prepared_copy, self.path, self._stamp, *job)
-
     def preparable(self, writes: Sequence[CellWrite], new_tabs: Sequence[str | TabSpec] = (),
                    charts: Sequence[LineChart] = ()) -> bool:
-        """Whether :meth:`prepare` would take these writes: openpyxl is needed for them (no
-        patch does, which takes milliseconds here), and the workbook was read by value, not
-        loaded here, or is yet to be created."""
+        """Whether :func:`prepare_saves` would take these writes: openpyxl is needed for them
+        (no patch does, which takes milliseconds here), and the workbook was read by value,
+        not loaded here, or is yet to be created."""
         return ((bool(writes) or bool(new_tabs) or bool(charts)) and self._book is None and self._prepared is None
                 and (self._stamp is not None or self._create) and not self._patchable(writes, new_tabs, charts))
 
@@ -270,7 +261,7 @@ class ExcelWorkbook:
         if stamp is None:
             return None
         try:
-            with zipfile.ZipFile(self.path) as archive:
+            with panics_unprinted(), zipfile.ZipFile(self.path) as archive:
                 parts = sheet_parts(archive)
                 book = CalamineWorkbook.from_path(str(self.path))
                 wanted = [tab for tab in dict.fromkeys(tabs) if tab in book.sheet_names]
@@ -391,17 +382,39 @@ def _make_durable(handle: BinaryIO) -> None:
 _PR_SET_PDEATHSIG = 1
 
 
-def save_pool(workers: int) -> ProcessPoolExecutor | None:
-    """Worker processes for :meth:`ExcelWorkbook.prepare`, on Linux (elsewhere ``None``).
+PreparedJob = tuple[ExcelWorkbook, Sequence[CellWrite], Sequence[str | TabSpec], Sequence[LineChart]]
+_JOBS_FOR_WORKERS: list[tuple[Path, FileStamp | None, list[CellWrite], list[str | TabSpec], list[LineChart]]] = []
 
-    They are forked: they start at once with the engine already imported, and nothing of the
-    caller's program runs again in them (a spawned worker re-imports its ``__main__``). The
-    kernel ends a worker the moment the run that started it ends, even a killed one.
+
+def prepare_saves(jobs: Sequence[PreparedJob]) -> ProcessPoolExecutor | None:
+    """Start applying each job's writes to its workbook and saving the result to a temporary
+    copy, in worker processes (one per core, on Linux; elsewhere ``None`` and nothing starts),
+    for a later :meth:`ExcelWorkbook.write` of the very same cells to finish by renaming the
+    copy over the workbook; that write still makes every check (open, read-only, saved
+    meanwhile) right before the rename. Loading and saving are most of a write's time; this
+    way they run beside the engine. The caller shuts the pool down once the writes are done.
+
+    The workers are forked, all at the first job (what ``ProcessPoolExecutor`` does with a
+    fork context): they start at once, with the engine imported and the jobs in memory,
+    never pickled (a new tracking workbook's 80,000 cells took 0.8 s to pickle and unpickle).
+    The kernel ends a worker the moment the run that started it ends, even a killed one.
     """
-    if sys.platform != "linux":
+    jobs = [job for job in jobs if job[0].preparable(*job[1:])]
+    if sys.platform != "linux" or not jobs:
         return None
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+    _JOBS_FOR_WORKERS[:] = [(workbook.path, workbook._stamp, list(writes), list(new_tabs), list(charts))
+                            for workbook, writes, new_tabs, charts in jobs]
+    pool = ProcessPoolExecutor(min(os.cpu_count() or 1, len(jobs)), mp_context=multiprocessing.get_context("fork"),
                                initializer=_end_with_parent, initargs=(os.getpid(),))
+    for number, (workbook, *job) in enumerate(jobs):
+        workbook._prepared = tuple(map(list, job)), pool.submit(_save_job_copy, number)
+    return pool
+
+
+def _save_job_copy(number: int) -> Path | None:
+    """In a worker: job ``number`` of :func:`prepare_saves` (a worker forked before it was
+    listed, which the pool does not do, fails it; the run then saves in-process)."""
+    return save_prepared_copy(*_JOBS_FOR_WORKERS[number])
 
 
 def _end_with_parent(parent: int) -> None:
@@ -412,7 +425,7 @@ def _end_with_parent(parent: int) -> None:
 
 def save_prepared_copy(path: Path, stamp: FileStamp, writes: list[CellWrite], new_tabs: list[str | TabSpec],
                        charts: list[LineChart]) -> Path | None:
-    """In a worker process (:meth:`ExcelWorkbook.prepare`): the workbook at ``path`` with
+    """In a worker process (:func:`prepare_saves`): the workbook at ``path`` with
     ``writes`` applied, saved to a temporary file beside it; ``None`` if the file is no
     longer the one the run read (``stamp``). A copy left by a killed run is removed by the
     next run that opens the workbook."""
@@ -422,7 +435,7 @@ def save_prepared_copy(path: Path, stamp: FileStamp, writes: list[CellWrite], ne
         book = OpenpyxlWorkbook()
         book.remove(book.active)
     else:
-        book = load_workbook(path, rich_text=True)
+        book = _openpyxl_load(path)
     _apply(book, writes, new_tabs, charts)
     temporary = temporary_path(path)
     try:
@@ -433,6 +446,12 @@ def save_prepared_copy(path: Path, stamp: FileStamp, writes: list[CellWrite], ne
         temporary.unlink(missing_ok=True)
         raise
     return temporary
+
+
+def _openpyxl_load(path: Path) -> OpenpyxlWorkbook:
+    with warnings.catch_warnings():  # e.g. "Data Validation extension is not supported": nothing to act on
+        warnings.simplefilter("ignore", UserWarning)
+        return load_workbook(path, rich_text=True)
 
 
 def _starts_with(path: Path, signature: bytes) -> bool:

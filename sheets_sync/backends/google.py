@@ -35,12 +35,15 @@ safe because every cell is set at an explicit position (no appends of rows).
 
 ``SHEETS_SYNC_GOOGLE_API_URL`` (a base URL such as ``http://127.0.0.1:8123``) sends all
 Sheets API traffic there instead of ``https://sheets.googleapis.com``; tests point it at
-:class:`sheets_sync.testing.FakeSheetsServer`.
+:class:`sheets_sync.testing.FakeSheetsServer`. Every request carries the service account's
+bearer token, so the URL must be ``https://``, or ``http://`` to a loopback host only
+(``localhost``, ``127.0.0.0/8``, ``::1``): see :func:`sheets_api_root`.
 """
 
 from __future__ import annotations
 
 import email.utils
+import ipaddress
 import os
 import random
 import re
@@ -55,6 +58,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import requests
 from google.auth.exceptions import RefreshError, TransportError
@@ -66,6 +70,7 @@ from sheets_sync.backends.base import (EXCEL_EPOCH, CellValue, CellWrite, Formul
                                       WorkbookChanged, WorkbookError, tab_spec)
 from sheets_sync.backends import google_verify as verify
 from sheets_sync.backends.google_style import chart_extent, chart_requests, decorated_cell_data, tab_requests
+from sheets_sync.config import ConfigError
 
 SHEETS_SCOPE = "https://www.googleapis.com/auth/spreadsheets"
 API_URL_ENV = "SHEETS_SYNC_GOOGLE_API_URL"
@@ -98,6 +103,56 @@ def spreadsheet_id_from(spreadsheet: str) -> str:
     raise WorkbookError(f"{spreadsheet!r} is neither a Google spreadsheet id nor a Google Sheets URL.")
 
 
+class GoogleApiUrlError(WorkbookError, ConfigError):
+    """``SHEETS_SYNC_GOOGLE_API_URL`` is not a URL the service account's token may be sent to.
+
+    A :class:`WorkbookError`, so that where a Google spreadsheet is opened it fails like any
+    unreachable source, with its one sentence and no request sent; and a :class:`ConfigError`
+    (a setting of the operator's, not a fault of the spreadsheet), for callers that check
+    :func:`sheets_api_root` before a run.
+    """
+
+
+def _is_loopback(host: str) -> bool:
+    """``localhost``, an address in ``127.0.0.0/8`` or ``::1``; no other name (a name is
+    resolved by DNS, which can send it anywhere)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def sheets_api_root() -> str:
+    """Where Sheets API calls go: ``https://sheets.googleapis.com``, or the base URL in
+    ``SHEETS_SYNC_GOOGLE_API_URL`` (e.g. a local test server).
+
+    Every call carries the service account's bearer token, so the URL must be ``https://``,
+    or plain ``http://`` to a loopback host (``localhost``, ``127.0.0.0/8``, ``::1``); no
+    user name or password, query or fragment. Raises :class:`GoogleApiUrlError` otherwise.
+    The message names the variable and the host, never the whole URL (it might hold a secret).
+    """
+    text = os.environ.get(API_URL_ENV, "").strip()
+    if not text:
+        return GOOGLE_SHEETS_ROOT
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number from 0 to 65535
+    except ValueError:  # that, or an unclosed [ of an IPv6 address
+        parts = None
+    scheme, host = (parts.scheme.lower(), parts.hostname or "") if parts else ("", "")
+    if (parts is None or scheme not in ("http", "https") or not host or "@" in parts.netloc or parts.query
+            or parts.fragment or any(char.isspace() or char == "\\" or not char.isprintable() for char in text)):
+        raise GoogleApiUrlError(f"{API_URL_ENV} is not a base URL like https://sheets.example.com or "
+                                "http://127.0.0.1:8123 (a scheme and a host; no user name, query or fragment).")
+    if scheme == "http" and not _is_loopback(host):
+        shown = f"[{host}]" if ":" in host else host
+        raise GoogleApiUrlError(f"{API_URL_ENV} names http://{shown}, which would send the service account's token "
+                                "unencrypted: use https://, or http:// only for localhost, 127.0.0.0/8 or ::1.")
+    return text.rstrip("/")
+
+
 def open_google_workbook(
     spreadsheet: str,
     credentials_file: Path | None,
@@ -113,6 +168,7 @@ def open_google_workbook(
     ``writes_per_minute`` paces the writes of every spreadsheet opened with the same key.
     """
     spreadsheet_id = spreadsheet_id_from(spreadsheet)
+    api_root = sheets_api_root()  # before anything can send the token
     key_file = credentials_file or os.environ.get(CREDENTIALS_ENV)
     if not key_file:
         raise WorkbookError(
@@ -120,7 +176,6 @@ def open_google_workbook(
             f"(or the {CREDENTIALS_ENV} environment variable) to the key file's path."
         )
     credentials = _load_credentials(Path(key_file))
-    api_root = os.environ.get(API_URL_ENV, "").rstrip("/") or GOOGLE_SHEETS_ROOT
     retry = _RetryPolicy(budget_seconds=retry_budget_seconds, first_delay=first_retry_delay)
     pacer = _write_pacer(api_root, credentials.service_account_email, writes_per_minute)
     client = _SheetsHTTPClient(credentials, api_root, retry, pacer)
