@@ -417,10 +417,10 @@ def render(results: list[dict[str, Any]], google: list[dict[str, Any]] = ()) -> 
     return "\n".join(out), all_passed
 
 
-_STEPS = ("Starting", "Reading the lead log", "Reading the tracking workbook", "Reading returns tabs", "Deciding",
-          "Writing returns tabs", "Writing the tracking workbook")
-_STEP_HEADERS = ["config", "lead log+index", "tracking read", "returns read", "decide+ledger", "returns write",
-                 "tracking write+audit"]
+_STEPS = ("Starting", "Reading returns tabs", "Reading the lead log", "Reading the tracking workbook",
+          "Matching pasted IDs", "Deciding", "Writing returns tabs", "Writing the tracking workbook")
+_STEP_HEADERS = ["config", "returns read", "lead log+index", "tracking read", "ID matching", "decide+ledger",
+                 "returns write", "tracking write+audit"]
 
 
 def _revision() -> str:

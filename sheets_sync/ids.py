@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
 from operator import methodcaller
@@ -145,25 +145,37 @@ class ClientLeadIndex:
     def __init__(self, lead_ids: Iterable[str]) -> None:
         self._lead_ids: set[str] = set(lead_ids)
         # Built when a token first needs them: most pasted IDs match exactly.
-        self._folded: tuple[dict[str, str], dict[str, list[str]]] | None = None
+        self._ascii_only = all(map(str.isascii, self._lead_ids))
+        self._folded: _Grouped | None = None
+        self._digits: tuple[list[str], list[str]] | None = None
+        self._by_number: _Grouped | None = None
         self._numbered: tuple[list[str], list[str], int] | None = None
 
     def _same_but_case(self, text: str) -> list[str]:
         """The leads whose ID equals ``text`` but for letter case and character width."""
         if self._folded is None:
-            # One lead per folded ID, and a list only where several leads fold alike.
-            ascii_only = all(map(str.isascii, self._lead_ids))
-            first = dict(zip(map(str.lower if ascii_only else _fold, self._lead_ids), self._lead_ids))
-            several: dict[str, list[str]] = {}
-            if len(first) < len(self._lead_ids):  # some fold alike: find which (rare, so the slow way)
-                for lead_id in self._lead_ids:
-                    folded = _fold(lead_id)
-                    several.setdefault(folded, []).append(lead_id)
-                several = {folded: sorted(ids) for folded, ids in several.items() if len(ids) > 1}
-            self._folded = first, several
-        first, several = self._folded
-        folded = _fold(text)
-        return several.get(folded) or ([first[folded]] if folded in first else [])
+            lead_ids = list(self._lead_ids)
+            self._folded = _grouped(list(map(str.lower if self._ascii_only else _fold, lead_ids)), lead_ids)
+        return _found(self._folded, _fold(text))
+
+    def _digit_ids(self) -> tuple[list[str], list[str]]:
+        """The all-digit leads, and their digits (full-width ones made plain)."""
+        if self._digits is None:
+            if self._ascii_only:  # isdigit is 0-9 there: all in C
+                lead_ids = list(filter(str.isdigit, self._lead_ids))
+                self._digits = lead_ids, lead_ids
+            else:
+                digits_of = {lead_id: digits for lead_id in self._lead_ids
+                             if (digits := _plain_digits(lead_id)) is not None}
+                self._digits = list(digits_of), list(digits_of.values())
+        return self._digits
+
+    def _same_number(self, digits: str) -> list[str]:
+        """The all-digit leads whose number is ``digits``, leading zeros aside."""
+        if self._by_number is None:
+            lead_ids, all_digits = self._digit_ids()
+            self._by_number = _grouped(list(map(methodcaller("lstrip", "0"), all_digits)), lead_ids)
+        return _found(self._by_number, digits.lstrip("0"))
 
     @property
     def _number_keys(self) -> list[str]:
@@ -178,16 +190,16 @@ class ClientLeadIndex:
         one width (equal-length digit strings sort like their numbers, so ranges of values
         are ranges of the keys), and that width."""
         if self._numbered is None:
-            if all(map(str.isascii, self._lead_ids)):  # isdigit is 0-9 there: all in C
-                digit_ids = list(filter(str.isdigit, self._lead_ids))
-                width = max(map(len, digit_ids), default=0)
-                numbered = sorted(zip(map(methodcaller("zfill", width), digit_ids), digit_ids))
+            lead_ids, all_digits = self._digit_ids()
+            width = max(map(len, all_digits), default=0)
+            keys = list(map(methodcaller("zfill", width), all_digits))
+            id_of = dict(zip(keys, lead_ids))
+            if len(id_of) == len(keys):  # no two leads the same number: sorting the keys alone is faster
+                ordered = sorted(id_of)
+                self._numbered = ordered, list(map(id_of.__getitem__, ordered)), width
             else:
-                digits_of = {lead_id: digits for lead_id in self._lead_ids
-                             if (digits := _plain_digits(lead_id)) is not None}
-                width = max(map(len, digits_of.values()), default=0)
-                numbered = sorted((digits.zfill(width), lead_id) for lead_id, digits in digits_of.items())
-            self._numbered = [key for key, _ in numbered], [lead_id for _, lead_id in numbered], width
+                numbered = sorted(zip(keys, lead_ids))
+                self._numbered = [key for key, _ in numbered], [lead_id for _, lead_id in numbered], width
         return self._numbered
 
     def _number_key(self, value: int | str) -> str:
@@ -233,11 +245,9 @@ class ClientLeadIndex:
         return self._match_shortened(text, digits, kept, scientific)
 
     def _match_leading_zeros(self, text: str, digits: str) -> IdMatch:
-        key = self._number_key(digits)
-        first = bisect_left(self._number_keys, key)
-        end = bisect_right(self._number_keys, key, lo=first)
-        if end - first == 1:
-            lead_id = self._number_ids[first]
+        found = self._same_number(digits)
+        if len(found) == 1:
+            lead_id = found[0]
             if len(lead_id) > len(digits):
                 how = "leading zeros restored"
             elif len(lead_id) < len(digits):
@@ -245,8 +255,8 @@ class ClientLeadIndex:
             else:
                 how = "number written out in full"
             return IdMatch(lead_id, f"read {text} as lead {lead_id} ({how})")
-        if end - first > 1:
-            return IdMatch(None, f"{text} could be {self._candidates(first, end)}: paste the full ID")
+        if found:
+            return IdMatch(None, f"{text} could be {_one_of(found[:_LISTED_CANDIDATES], len(found))}: paste the full ID")
         return _NO_MATCH
 
     def _match_shortened(self, text: str, digits: str, kept: int, scientific: bool) -> IdMatch:
@@ -280,6 +290,25 @@ class ClientLeadIndex:
 
     def _candidates(self, first: int, end: int) -> str:
         return _one_of(self._number_ids[first : min(end, first + _LISTED_CANDIDATES)], end - first)
+
+
+_Grouped = tuple[dict[str, str], dict[str, list[str]]]
+"""Leads by a key: one lead per key, and the sorted list where several leads share a key."""
+
+
+def _grouped(keys: list[str], lead_ids: list[str]) -> _Grouped:
+    first = dict(zip(keys, lead_ids))
+    several: dict[str, list[str]] = {}
+    if len(first) < len(lead_ids):  # some share a key: find which (rare, so the slow way)
+        for key, lead_id in zip(keys, lead_ids):
+            several.setdefault(key, []).append(lead_id)
+        several = {key: sorted(ids) for key, ids in several.items() if len(ids) > 1}
+    return first, several
+
+
+def _found(grouped: _Grouped, key: str) -> list[str]:
+    first, several = grouped
+    return several.get(key) or ([first[key]] if key in first else [])
 
 
 def _read_token(raw: str) -> PastedId | None:

@@ -18,6 +18,7 @@ import sys
 from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from itertools import islice, repeat
@@ -460,19 +461,21 @@ def read_excel_rows(path: Path, tab: str | None) -> Iterator[list[CellValue]]:
     # iter_rows yields the empty rows above the first used cell but starts each row at the
     # first used column: put the empty columns back, so that column and row numbers hold.
     first_column = sheet.start[1] if sheet.start else 0
-    rows = _panic_as_error(sheet.iter_rows(), path, name)
+    rows = sheet.iter_rows()
     return ([*repeat("", first_column), *row] for row in rows) if first_column else rows
 
 
-def _panic_as_error(rows: Iterator[list[CellValue]], path: Path, tab: str) -> Iterator[list[CellValue]]:
+@contextmanager
+def _panics_as_errors(path: Path) -> Iterator[None]:
+    """While rows stream from python-calamine: its panic on a cell becomes one sentence."""
     try:
         with panics_unprinted():
-            yield from rows
+            yield
     except BaseException as error:
         if not calamine_panicked(error):
             raise
-        raise WorkbookError(f"{path} cannot be read: a cell of tab {tab!r} holds a number formatted as a date that "
-                            "no date can be (Excel shows it as ####); correct that cell and run again.") from None
+        raise WorkbookError(f"{path} cannot be read: a cell holds a number formatted as a date that no date can be "
+                            "(Excel shows it as ####); correct that cell and run again.") from None
 
 
 def read_csv_rows(path: Path) -> list[list[CellValue]]:
@@ -487,8 +490,9 @@ def load_lead_log(config: LeadsConfig, zone: ZoneInfo, open_google: Callable | N
     """The lead log named by the config, as columns. Raises :class:`WorkbookError` if it
     cannot be read."""
     if config.kind == "excel":
-        rows, source = read_excel_rows(config.excel, config.tab), str(config.excel.name)
-    elif config.kind == "csv":
+        with _panics_as_errors(config.excel):
+            return parse_lead_log(read_excel_rows(config.excel, config.tab), config.headers, zone, config.excel.name)
+    if config.kind == "csv":
         rows, source = read_csv_rows(config.csv), str(config.csv.name)
     else:
         workbook = open_google(config.google)

@@ -13,6 +13,7 @@ import os
 import secrets
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -277,7 +278,6 @@ class Sync:
     def _read_leads(self) -> tuple[LeadLog, LeadLogCache | None] | None:
         """The lead log, from its cache beside the ledger when the file is unchanged; with
         the cache to fill when it was parsed (filled once the run is known to go ahead)."""
-        self.on_step("Reading the lead log")
         leads_config = self.config.leads
         ledger = self.config.ledger.path
         cache = LeadLogCache(ledger.with_name(f".{ledger.name}.lead-log-cache"), leads_config, self.config.zone)
@@ -303,6 +303,12 @@ class Sync:
 
     def _read_returns(self, stack: ExitStack, client: str, location: Location, index: ClientLeadIndex,
                       workbook: Workbook | None = None) -> ReturnsSource | None:
+        return self._matched(self._open_returns(stack, client, location, workbook), index)
+
+    def _open_returns(self, stack: ExitStack, client: str, location: Location,
+                      workbook: Workbook | None = None) -> ReturnsSource | tuple[str, str]:
+        """A client's returns tab as read, its rows not yet matched to leads (:meth:`_matched`);
+        or, when it cannot be read, the source and what is wrong, to report."""
         tab = location.tab or "Returns"
         try:
             workbook = workbook or self._hold(stack, open_workbook(self.config, location.excel, location.google))
@@ -311,16 +317,32 @@ class Sync:
             grid, layout, header_writes = _with_table(grid, tab, (*CLIENT_COLUMNS, *ENGINE_COLUMNS),
                                                       ("Lead ID", "Reason"), ENGINE_COLUMNS)
         except (WorkbookError, TabError) as error:
-            self.report.fail(f"{client} returns ({location.describe()})", str(error))
+            return f"{client} returns ({location.describe()})", str(error)
+        return ReturnsSource(client, location, workbook, tab, grid, layout, [], header_writes, tab_exists)
+
+    def _matched(self, opened: ReturnsSource | tuple[str, str], index: ClientLeadIndex) -> ReturnsSource | None:
+        if isinstance(opened, tuple):
+            self.report.fail(*opened)
             return None
-        return ReturnsSource(client, location, workbook, tab, grid, layout, read_returns_rows(grid, layout, index),
-                             header_writes, tab_exists)
+        opened.rows = read_returns_rows(opened.grid, opened.layout, index)
+        return opened
 
     # -- the run ---------------------------------------------------------------------------
 
     def _run(self, stack: ExitStack) -> None:
         config = self.config
-        read = self._read_leads()
+        # The returns tabs are read while a lead log file is parsed: python-calamine parses it
+        # without holding the interpreter, so on a machine of several cores the reads are free.
+        # (A Google lead log is read after them, one HTTP client at a time.)
+        with ThreadPoolExecutor(1) as reader:
+            leads_read = reader.submit(self._read_leads) if config.leads.kind != "google" else None
+            opened = {}
+            for client, client_config in config.clients.items():
+                self.on_step(f"Reading returns of {client}")
+                opened[client] = self._open_returns(stack, client, client_config.returns)
+                faults.checkpoint("read.returns")
+            self.on_step("Reading the lead log")
+            read = leads_read.result() if leads_read is not None else self._read_leads()
         if read is None:
             return
         leads, unfilled_cache = read
@@ -340,13 +362,9 @@ class Sync:
         tracking, tracking_grids = self._read_tracking(stack, tracking_tabs)
         faults.checkpoint("read.tracking")
 
-        sources = []
-        for client, client_config in config.clients.items():
-            self.on_step(f"Reading returns of {client}")
-            source = self._read_returns(stack, client, client_config.returns, indexes[client])
-            if source is not None:
-                sources.append(source)
-            faults.checkpoint("read.returns")
+        self.on_step("Matching pasted IDs")
+        sources = [source for client, found in opened.items()
+                   if (source := self._matched(found, indexes[client])) is not None]
 
         review = self._read_review(tracking_grids.get(REVIEW_TAB) if tracking else [], names, indexes)
 
@@ -386,14 +404,14 @@ class Sync:
                               lambda source=source: self._reread_returns(stack, source, indexes, sightings))
             if tracking is not None:
                 self.on_step("Writing the tracking workbook")
+                if config.tracking.excel is not None and not self.report.dry_run:
+                    self._append_audit_csv(state)  # while a worker may still be saving the workbook
                 write_settled(self.report, f"tracking ({tracking.label})",
                               lambda inputs: self._project_tracking(
                                   tracking, inputs, titles, leads, state,
                                   tracking_plan if inputs is tracking_inputs else None),
                               tracking_inputs,
                               lambda: self._reread_tracking(stack, tracking, tracking_tabs, names, indexes))
-        if tracking is not None and config.tracking.excel is not None and not self.report.dry_run:
-            self._append_audit_csv(state)
 
     def _reread_returns(self, stack: ExitStack, source: ReturnsSource, indexes: dict[str, ClientLeadIndex],
                         sightings: dict[tuple[str, str], datetime]) -> ReturnsSource | None:

@@ -176,8 +176,9 @@ class ExcelWorkbook:
     def preparable(self, writes: Sequence[CellWrite], new_tabs: Sequence[str | TabSpec] = (),
                    charts: Sequence[LineChart] = ()) -> bool:
         """Whether :func:`prepare_saves` would take these writes: openpyxl is needed for them
-        (no patch does, which takes milliseconds here), and the workbook was read by value,
-        not loaded here, or is yet to be created."""
+        (a patch takes milliseconds in this process: measured, patches sent to the workers made
+        a first sync slower), and the workbook was read by value, not loaded here, or is yet
+        to be created."""
         return ((bool(writes) or bool(new_tabs) or bool(charts)) and self._book is None and self._prepared is None
                 and (self._stamp is not None or self._create) and not self._patchable(writes, new_tabs, charts))
 
@@ -216,19 +217,13 @@ class ExcelWorkbook:
 
     def _saved_copy(self, save: Callable[[BinaryIO], None]) -> Path:
         """A temporary file beside the workbook, filled by ``save`` and made durable."""
-        temporary = temporary_path(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(temporary, "wb") as handle:
-                save(faults.PartialWriteWatch(handle, "excel.save.partial", path=self.path)
-                     if faults.armed("excel.save.partial") else handle)
-                _make_durable(handle)
-        except BaseException as error:
-            temporary.unlink(missing_ok=True)
-            if isinstance(error, OSError):
-                raise WorkbookError(f"{self.label} could not be saved ({error.strerror or error}).") from None
-            raise
-        return temporary
+            return _written_copy(self.path, lambda handle: save(
+                faults.PartialWriteWatch(handle, "excel.save.partial", path=self.path)
+                if faults.armed("excel.save.partial") else handle))
+        except OSError as error:
+            raise WorkbookError(f"{self.label} could not be saved ({error.strerror or error}).") from None
 
     def _replace_with(self, temporary: Path) -> None:
         """Rename a complete new copy over the workbook, unless a person has it open or saved
@@ -293,10 +288,13 @@ class ExcelWorkbook:
             raise WorkbookInUse(in_use_message(self.label, *found, "this run's changes"))
 
 
-_FORMULA = re.compile(rb"<(?:\w+:)?f[\s>/]")
 _LONG_INTEGER = re.compile(rb"<(?:\w+:)?v>(-?\d{16,})<")
-_ERROR_TYPE = re.compile(rb"\st=[\"']e[\"']")
-_ERROR_CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*\st=[\"']e[\"'][^>]*)>\s*<(?:\w+:)?v>([^<]*)</")
+_PLAIN_LONG_INTEGER = re.compile(rb"<v>(-?\d{16,})<")
+_FORMULA = re.compile(rb"<(?:\w+:)?f[\s>/]")
+_PLAIN_FORMULA = re.compile(rb"<f[\s>/]")
+_ERROR_TYPE = re.compile(rb"\st=(?:\"e\"|'e')")
+_CELL_START = re.compile(rb"<(?:\w+:)?c\s")
+_VALUE_NEXT = re.compile(rb"\s*<(?:\w+:)?v>([^<]*)</")
 _FORMULA_CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*)>\s*<(?:\w+:)?f>([^<&]*(?:&(?:amp|lt|gt|quot|apos);[^<&]*)*)</")
 _CELL_REFERENCE = re.compile(rb"\sr=[\"']([A-Z]{1,3})([0-9]+)[\"']")
 _ENTITIES = {"&quot;": '"', "&apos;": "'"}
@@ -308,24 +306,46 @@ def _calamine_misreads(sheet_xml: bytes) -> dict[tuple[int, int], CellValue] | N
     formulas (calamine gives their cached results; openpyxl, and the engine, the formula).
     ``None`` when calamine cannot be used at all: an integer a float cannot hold (calamine
     reads numbers as floats), or an error value or formula not written plainly with its
-    cell reference beside it (shared and array formulas, formulas with an error result)."""
-    if any(float(number) != int(number) for number in _LONG_INTEGER.findall(sheet_xml)):
+    cell reference beside it (shared and array formulas, formulas with an error result).
+
+    A returns tab grows to megabytes of XML: the rare cells are found by byte searches and
+    read where they are, not by patterns tried at every cell."""
+    prefixed = b":v>" in sheet_xml or b":f" in sheet_xml  # a namespace prefix: the slower, general patterns
+    long_integers = (_LONG_INTEGER if prefixed else _PLAIN_LONG_INTEGER).findall(sheet_xml)
+    if any(float(number) != int(number) for number in long_integers):
         return None
-    misreads: dict[tuple[int, int], CellValue] = {}
-    for cell, marker, value_of in ((_ERROR_CELL, _ERROR_TYPE, str), (_FORMULA_CELL, _FORMULA,
-                                                                     lambda text: Formula("=" + text))):
-        if marker.search(sheet_xml) is None:  # most tabs: none of either, found in one quick scan
-            continue
-        found = cell.findall(sheet_xml)
-        if len(found) != len(marker.findall(sheet_xml)):
+    cells = []
+    if b't="e"' in sheet_xml or b"t='e'" in sheet_xml:
+        errors = _error_cells(sheet_xml)
+        if errors is None:
             return None
-        for attributes, text in found:
-            reference = _CELL_REFERENCE.search(attributes)
-            if reference is None:
-                return None
-            place = (int(reference[2]) - 1, column_index_from_string(reference[1].decode()) - 1)
-            misreads[place] = value_of(xml_unescape(text.decode(), _ENTITIES))
+        cells += errors
+    if prefixed or _PLAIN_FORMULA.search(sheet_xml):
+        formulas = [(attributes, Formula("=" + xml_unescape(text.decode(), _ENTITIES)))
+                    for attributes, text in _FORMULA_CELL.findall(sheet_xml)]
+        if len(formulas) != len(_FORMULA.findall(sheet_xml)):
+            return None
+        cells += formulas
+    misreads: dict[tuple[int, int], CellValue] = {}
+    for attributes, value in cells:
+        reference = _CELL_REFERENCE.search(attributes)
+        if reference is None:
+            return None
+        misreads[(int(reference[2]) - 1, column_index_from_string(reference[1].decode()) - 1)] = value
     return misreads
+
+
+def _error_cells(sheet_xml: bytes) -> list[tuple[bytes, str]] | None:
+    """(attributes, text) of each cell typed as an error value, or ``None`` if one is not a
+    plain ``<c ... t="e"><v>#N/A</v></c>``."""
+    found = []
+    for mark in _ERROR_TYPE.finditer(sheet_xml):
+        start, end = sheet_xml.rfind(b"<", 0, mark.start()), sheet_xml.find(b">", mark.end())
+        value = _VALUE_NEXT.match(sheet_xml, end + 1) if end > 0 else None
+        if start < 0 or not _CELL_START.match(sheet_xml, start) or value is None or sheet_xml[end - 1] == ord("/"):
+            return None
+        found.append((sheet_xml[start:end], xml_unescape(value[1].decode())))
+    return found
 
 
 def _calamine_grid(sheet, misreads: dict[tuple[int, int], CellValue]) -> Grid:
@@ -437,10 +457,15 @@ def save_prepared_copy(path: Path, stamp: FileStamp, writes: list[CellWrite], ne
     else:
         book = _openpyxl_load(path)
     _apply(book, writes, new_tabs, charts)
+    return _written_copy(path, lambda target: _save_book(book, target))
+
+
+def _written_copy(path: Path, save: Callable[[BinaryIO], None]) -> Path:
+    """A temporary file beside ``path``, filled by ``save`` and made durable."""
     temporary = temporary_path(path)
     try:
         with open(temporary, "wb") as handle:
-            _save_book(book, handle)
+            save(handle)
             _make_durable(handle)
     except BaseException:
         temporary.unlink(missing_ok=True)

@@ -123,7 +123,8 @@ def write_archive(archive: zipfile.ZipFile, members: Mapping[str, bytes], target
             copy = zipfile.ZipInfo(info.filename, info.date_time)
             copy.compress_type, copy.external_attr, copy.create_system = (
                 info.compress_type, info.external_attr, info.create_system)
-            patched.writestr(copy, data)
+            # The fastest deflate: a returns tab's XML grows to megabytes, and size barely matters here.
+            patched.writestr(copy, data, compresslevel=1 if info.filename in members else None)
 
 
 def _recalculate_on_load(workbook_xml: bytes) -> bytes:
