@@ -149,6 +149,7 @@ class ClientLeadIndex:
         self._folded: _Grouped | None = None
         self._digits: tuple[list[str], list[str]] | None = None
         self._by_number: _Grouped | None = None
+        self._digit_lengths: list[int] | None = None
         self._numbered: tuple[list[str], list[str], int] | None = None
 
     def _same_but_case(self, text: str) -> list[str]:
@@ -172,10 +173,17 @@ class ClientLeadIndex:
 
     def _same_number(self, digits: str) -> list[str]:
         """The all-digit leads whose number is ``digits``, leading zeros aside."""
+        significant = digits.lstrip("0")
+        if self._ascii_only:
+            # Such a lead is the number zero-padded to its own length: a look-up per length.
+            if self._digit_lengths is None:
+                self._digit_lengths = sorted(set(map(len, filter(str.isdigit, self._lead_ids))))
+            return sorted(candidate for length in self._digit_lengths if length >= len(significant)
+                          and (candidate := significant.zfill(length)) in self._lead_ids)
         if self._by_number is None:
             lead_ids, all_digits = self._digit_ids()
             self._by_number = _grouped(list(map(methodcaller("lstrip", "0"), all_digits)), lead_ids)
-        return _found(self._by_number, digits.lstrip("0"))
+        return _found(self._by_number, significant)
 
     @property
     def _number_keys(self) -> list[str]:
