@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -228,7 +228,10 @@ class Sync:
         now = datetime.now(config.zone)
         as_of = as_of or now
         # The run's moment in the workspace timezone, where every time it stamps is shown.
-        self.as_of = as_of.replace(tzinfo=config.zone) if as_of.tzinfo is None else as_of.astimezone(config.zone)
+        # Through UTC, as the ledger stores it: a wall-clock time the zone skips (02:30 on a
+        # spring-forward night) becomes the moment it names, shown the same in every later run.
+        local = as_of.replace(tzinfo=config.zone) if as_of.tzinfo is None else as_of
+        self.as_of = local.astimezone(timezone.utc).astimezone(config.zone)
         self.started_at = now
         self.run_id = f"{self.as_of:%Y%m%d-%H%M%S}-{secrets.token_hex(4)}"
         self.report = SyncReport(self.run_id, self.as_of, dry_run)

@@ -692,6 +692,19 @@ def test_a_second_run_changes_no_cell_and_no_file(workspace: Workspace) -> None:
     assert files_on_disk(workspace.root) == before
 
 
+def test_a_run_at_a_time_the_clocks_skip_is_stamped_as_later_runs_show_it(workspace: Workspace) -> None:
+    """02:00 on 2024-03-10 does not exist in New York (clocks jump to 03:00): the first-seen
+    stamp is the moment it names, 03:00, so the next run finds nothing to rewrite."""
+    workspace.lead("A1", "2024-03-01 10:00", "Acme")
+    workspace.client("Acme", [["A1", "wrong number"]])
+    workspace.run(as_of="2024-03-10T02:00")
+    assert workspace.returns("Acme")[0]["First seen"] == datetime(2024, 3, 10, 3, 0)
+    before = files_on_disk(workspace.root)
+    again = workspace.run(as_of="2024-03-11T10:00")
+    assert again.changes == [] and again.new_entries == []
+    assert files_on_disk(workspace.root) == before
+
+
 def test_an_as_of_in_another_timezone_is_shown_in_the_workspace_timezone(workspace: Workspace) -> None:
     workspace.lead("A1", "2024-03-01 10:00", "Acme")
     workspace.lead("A2", "2024-03-01 10:00", "Acme")
