@@ -144,8 +144,8 @@ class ClientLeadIndex:
 
     def __init__(self, lead_ids: Iterable[str]) -> None:
         self._lead_ids: set[str] = set(lead_ids)
-        # Built when a token first needs them: most pasted IDs match exactly.
         self._ascii_only = all(map(str.isascii, self._lead_ids))
+        # Built when a token first needs them: most pasted IDs match exactly.
         self._folded: _Grouped | None = None
         self._digits: tuple[list[str], list[str]] | None = None
         self._by_number: _Grouped | None = None
@@ -177,7 +177,7 @@ class ClientLeadIndex:
         if self._ascii_only:
             # Such a lead is the number zero-padded to its own length: a look-up per length.
             if self._digit_lengths is None:
-                self._digit_lengths = sorted(set(map(len, filter(str.isdigit, self._lead_ids))))
+                self._digit_lengths = sorted(set(map(len, self._digit_ids()[0])))
             return sorted(candidate for length in self._digit_lengths if length >= len(significant)
                           and (candidate := significant.zfill(length)) in self._lead_ids)
         if self._by_number is None:

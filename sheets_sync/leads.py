@@ -148,11 +148,11 @@ class LeadLog:
         raw_codes = self.label_codes["client"]
         codes = numpy.frombuffer(raw_codes, dtype=f"u{raw_codes.itemsize}")
         by_code = numpy.argsort(codes, kind="stable")  # each client's positions in log order
-        ends = numpy.cumsum(numpy.bincount(codes, minlength=len(client_of_code)))
+        counts = numpy.bincount(codes, minlength=len(client_of_code))
         positions: dict[str, list[int]] = defaultdict(list)
-        for code, (start, end) in enumerate(zip([0, *ends[:-1].tolist()], ends.tolist())):
-            if end > start:
-                positions[client_of_code[code]].extend(by_code[start:end].tolist())
+        for code, found in enumerate(numpy.split(by_code, numpy.cumsum(counts)[:-1])):
+            if len(found):
+                positions[client_of_code[code]].extend(found.tolist())
         return {client: sorted(found) for client, found in positions.items()}  # in log order, as one list
 
     def ids_at(self, positions: Iterable[int]) -> list[str]:

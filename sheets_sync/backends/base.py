@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import cache
 from typing import Protocol, TypeAlias
 
 
@@ -254,6 +255,7 @@ def storable_text(text: str) -> str:
     return _NOT_STORABLE.sub("", text)
 
 
+@cache  # a few thousand columns at most, asked for once per cell written
 def column_letter(col: int) -> str:
     """``1 -> "A"``, ``27 -> "AA"``."""
     letters = ""

@@ -16,14 +16,12 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import date
 from pathlib import Path
 from typing import BinaryIO
-from xml.sax.saxutils import unescape as xml_unescape
 
 from filelock import FileLock, Timeout
 from openpyxl import Workbook as OpenpyxlWorkbook
 from openpyxl import load_workbook
 from openpyxl.cell.cell import MergedCell
 from openpyxl.cell.rich_text import CellRichText
-from openpyxl.utils.cell import column_index_from_string
 from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet.formula import ArrayFormula
 from python_calamine import CalamineWorkbook
@@ -34,8 +32,8 @@ from .base import (CellValue, CellWrite, Formula, Grid, LineChart, TabSpec, Work
 from .calamine import calamine_panicked, panics_unprinted
 from .excel_files import (FileStamp, file_stamp, fsync_directory, in_use_message, open_by,
                           remove_stale_temporaries, temporary_path)
-from .excel_patch import (FORMULA_STARTS, date_format, patchable, patched_members, sheet_parts,
-                          write_archive)
+from .excel_patch import (FORMULA_ELEMENT, FORMULA_STARTS, cell_place, date_format, patchable, patched_members,
+                          sheet_parts, write_archive, xml_text)
 from .excel_style import decorate_cell, decorate_new_tab, place_charts
 
 LOCK_TIMEOUT_SECONDS = 30
@@ -290,14 +288,11 @@ class ExcelWorkbook:
 
 _LONG_INTEGER = re.compile(rb"<(?:\w+:)?v>(-?\d{16,})<")
 _PLAIN_LONG_INTEGER = re.compile(rb"<v>(-?\d{16,})<")
-_FORMULA = re.compile(rb"<(?:\w+:)?f[\s>/]")
 _PLAIN_FORMULA = re.compile(rb"<f[\s>/]")
 _ERROR_TYPE = re.compile(rb"\st=(?:\"e\"|'e')")
 _CELL_START = re.compile(rb"<(?:\w+:)?c\s")
 _VALUE_NEXT = re.compile(rb"\s*<(?:\w+:)?v>([^<]*)</")
 _FORMULA_CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*)>\s*<(?:\w+:)?f>([^<&]*(?:&(?:amp|lt|gt|quot|apos);[^<&]*)*)</")
-_CELL_REFERENCE = re.compile(rb"\sr=[\"']([A-Z]{1,3})([0-9]+)[\"']")
-_ENTITIES = {"&quot;": '"', "&apos;": "'"}
 
 
 def _calamine_misreads(sheet_xml: bytes) -> dict[tuple[int, int], CellValue] | None:
@@ -321,17 +316,17 @@ def _calamine_misreads(sheet_xml: bytes) -> dict[tuple[int, int], CellValue] | N
             return None
         cells += errors
     if prefixed or _PLAIN_FORMULA.search(sheet_xml):
-        formulas = [(attributes, Formula("=" + xml_unescape(text.decode(), _ENTITIES)))
+        formulas = [(attributes, Formula("=" + xml_text(text)))
                     for attributes, text in _FORMULA_CELL.findall(sheet_xml)]
-        if len(formulas) != len(_FORMULA.findall(sheet_xml)):
+        if len(formulas) != len(FORMULA_ELEMENT.findall(sheet_xml)):
             return None
         cells += formulas
     misreads: dict[tuple[int, int], CellValue] = {}
     for attributes, value in cells:
-        reference = _CELL_REFERENCE.search(attributes)
-        if reference is None:
+        place = cell_place(attributes)
+        if place is None:
             return None
-        misreads[(int(reference[2]) - 1, column_index_from_string(reference[1].decode()) - 1)] = value
+        misreads[(place[0] - 1, place[1] - 1)] = value
     return misreads
 
 
@@ -344,7 +339,7 @@ def _error_cells(sheet_xml: bytes) -> list[tuple[bytes, str]] | None:
         value = _VALUE_NEXT.match(sheet_xml, end + 1) if end > 0 else None
         if start < 0 or not _CELL_START.match(sheet_xml, start) or value is None or sheet_xml[end - 1] == ord("/"):
             return None
-        found.append((sheet_xml[start:end], xml_unescape(value[1].decode())))
+        found.append((sheet_xml[start:end], xml_text(value[1])))
     return found
 
 

@@ -24,7 +24,7 @@ import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from functools import cache
+from itertools import chain
 from typing import BinaryIO
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape, quoteattr
@@ -49,11 +49,26 @@ _SHEET_DATA = re.compile(rb"<sheetData\b[^>]*?(?:/>|>(.*?)</sheetData>)", re.S)
 _ROW = re.compile(rb"<row\b([^>]*?)(?:/>|>(.*?)</row>)", re.S)
 _CELL = re.compile(rb"<c\b([^>]*?)(?:/>|>(.*?)</c>)", re.S)
 _DIMENSION = re.compile(rb"<dimension\b[^>]*?\sref=[\"']([^\"']*)[\"'][^>]*/>")
-_REFERENCE = re.compile(rb"\sr=[\"']([A-Z]{1,3})?([0-9]+)[\"']")
+CELL_REFERENCE = re.compile(rb"\sr=[\"']([A-Z]{1,3})?([0-9]+)[\"']")
+"""A row's (``r="5"``) or a cell's (``r="B5"``) reference among an element's attributes."""
 _STYLE = re.compile(rb"\ss=[\"']([0-9]+)[\"']")
 _SPANS = re.compile(rb"\sspans=[\"'][^\"']*[\"']")
 _UNSURE = re.compile(rb"<!--|<!\[CDATA\[|<\w+:sheetData|<mergeCell\b")
-_FORMULA = re.compile(rb"<(?:\w+:)?f[\s>/]")
+FORMULA_ELEMENT = re.compile(rb"<(?:\w+:)?f[\s>/]")
+_ENTITIES = {"&quot;": '"', "&apos;": "'"}
+
+
+def xml_text(raw: bytes) -> str:
+    """Text as an XML attribute or element holds it, entities resolved."""
+    return xml_unescape(raw.decode(), _ENTITIES)
+
+
+def cell_place(attributes: bytes) -> tuple[int, int] | None:
+    """The 1-based (row, column) a cell's attributes name, or ``None`` if they name none."""
+    reference = CELL_REFERENCE.search(attributes)
+    if reference is None or reference[1] is None:
+        return None
+    return int(reference[2]), column_index_from_string(reference[1].decode())
 
 
 def date_format(value: date, current: str) -> str:
@@ -104,10 +119,13 @@ def patched_members(archive: zipfile.ZipFile, writes: Sequence[CellWrite]) -> di
         if re.search(rb"date1904=[\"'](?:1|true)[\"']", workbook_xml):
             return None
         styles = _Styles(archive.read("xl/styles.xml"))
-        members = {parts[tab]: _patched_sheet(archive.read(parts[tab]), tab_writes, styles)
+        written = {parts[tab]: archive.read(parts[tab]) for tab in by_tab}
+        members = {parts[tab]: _patched_sheet(written[parts[tab]], tab_writes, styles)
                    for tab, tab_writes in by_tab.items()}
         members["xl/styles.xml"] = styles.xml()
-        if any(_FORMULA.search(archive.read(part)) for part in parts.values() if part in archive.namelist()):
+        names = set(archive.namelist())
+        others = (archive.read(part) for part in parts.values() if part in names and part not in written)
+        if any(FORMULA_ELEMENT.search(xml) for xml in chain(written.values(), others)):
             members["xl/workbook.xml"] = _recalculate_on_load(workbook_xml)
         return members
     except (_NotPatchable, KeyError, ValueError, ElementTree.ParseError):
@@ -178,7 +196,7 @@ def _split(xml: bytes, element: re.Pattern[bytes]) -> list[tuple[bytes, bytes]]:
 
 
 def _row_number(attributes: bytes) -> int:
-    reference = _REFERENCE.search(attributes)
+    reference = CELL_REFERENCE.search(attributes)
     if reference is None or reference[1] is not None:
         raise _NotPatchable("a row without its number")
     return int(reference[2])
@@ -188,16 +206,16 @@ def _patched_row(row: int, content: bytes, writes: Mapping[int, Sequence[CellWri
     cells: dict[int, bytes] = {}
     style_of: dict[int, int] = {}
     for attributes, inner in _split(content, _CELL):
-        reference = _REFERENCE.search(attributes)
-        if reference is None or reference[1] is None or int(reference[2]) != row:
+        place = cell_place(attributes)
+        if place is None or place[0] != row:
             raise _NotPatchable("a cell without its reference")
-        column = column_index_from_string(reference[1].decode())
+        column = place[1]
         if column in cells:
             raise _NotPatchable("a cell written twice")
         cells[column] = b"<c" + attributes + (b">" + inner + b"</c>" if inner else b"/>")
         style = _STYLE.search(attributes)
         style_of[column] = int(style[1]) if style else 0
-        if column in writes and _FORMULA.search(inner):
+        if column in writes and FORMULA_ELEMENT.search(inner):
             raise _NotPatchable("a formula to overwrite")
     if list(cells) != sorted(cells):
         raise _NotPatchable("cells out of order")
@@ -209,13 +227,8 @@ def _patched_row(row: int, content: bytes, writes: Mapping[int, Sequence[CellWri
     return b"".join(cells[column] for column in sorted(cells) if cells[column])
 
 
-@cache
-def _column_letter(col: int) -> str:
-    return column_letter(col)
-
-
 def _cell_xml(write: CellWrite, style: int) -> bytes:
-    reference = f"{_column_letter(write.col)}{write.row}"
+    reference = f"{column_letter(write.col)}{write.row}"
     styled = f' s="{style}"' if style else ""
     value = write.value
     if isinstance(value, str):
@@ -269,7 +282,7 @@ _STYLE_SHEET_START = re.compile(rb"<styleSheet\b[^>]*>")
 
 def _attribute(attributes: bytes, name: bytes) -> str | None:
     found = re.search(rb"\s" + name + rb"=[\"']([^\"']*)[\"']", attributes)
-    return None if found is None else xml_unescape(found[1].decode(), {"&quot;": '"', "&apos;": "'"})
+    return None if found is None else xml_text(found[1])
 
 
 def _set_attribute(attributes: bytes, name: bytes, value: str) -> bytes:
