@@ -101,8 +101,8 @@ def summarise_leads(leads: LeadLog | Iterable[Lead], config: Config) -> LeadSumm
     if isinstance(leads, LeadLog):
         for code, count in Counter(leads.label_codes["source"]).items():
             by_source[leads.labels["source"][code] or NO_SOURCE] += count
-        positions = leads.positions_by_client(names)
-        client_days = {client: leads.delivery_dates(positions.get(client, [])) for client in config.clients}
+        dates = leads.delivery_dates_by_client(names)
+        client_days = {client: dates.get(client, []) for client in config.clients}
         last_day = date.fromordinal(max(leads.days)) if len(leads) else None
         return LeadSummary(last_day, by_source, client_days)
     client_days = {client: [] for client in config.clients}

@@ -26,6 +26,8 @@ from operator import methodcaller
 from datetime import date, datetime, time
 from decimal import Decimal
 
+import numpy
+
 from sheets_sync.backends.base import CellValue
 
 _SPREADSHEET_PRECISION = 15
@@ -142,15 +144,17 @@ class ClientLeadIndex:
     Step 3 or 4 finding several leads is an ambiguity: no match, and a note naming them.
     """
 
-    def __init__(self, lead_ids: Iterable[str]) -> None:
-        self._lead_ids: set[str] = set(lead_ids)
+    def __init__(self, lead_ids: Iterable[str], positions: Iterable[int] | None = None) -> None:
+        """``positions``: where each lead is in the lead log, for :meth:`position`."""
+        self._lead_ids: dict[str, int | None] = (dict.fromkeys(lead_ids) if positions is None
+                                                 else dict(zip(lead_ids, positions)))
         self._ascii_only = all(map(str.isascii, self._lead_ids))
         # Built when a token first needs them: most pasted IDs match exactly.
         self._folded: _Grouped | None = None
         self._digits: tuple[list[str], list[str]] | None = None
         self._by_number: _Grouped | None = None
         self._digit_lengths: list[int] | None = None
-        self._numbered: tuple[list[str], list[str], int] | None = None
+        self._numbered: _NumberLine | None = None
 
     def _same_but_case(self, text: str) -> list[str]:
         """The leads whose ID equals ``text`` but for letter case and character width."""
@@ -185,36 +189,14 @@ class ClientLeadIndex:
             self._by_number = _grouped(list(map(methodcaller("lstrip", "0"), all_digits)), lead_ids)
         return _found(self._by_number, significant)
 
-    @property
-    def _number_keys(self) -> list[str]:
-        return self._numbers()[0]
-
-    @property
-    def _number_ids(self) -> list[str]:
-        return self._numbers()[1]
-
-    def _numbers(self) -> tuple[list[str], list[str], int]:
-        """The all-digit leads ordered by numeric value, keyed by their digits zero-padded to
-        one width (equal-length digit strings sort like their numbers, so ranges of values
-        are ranges of the keys), and that width."""
+    def _numbers(self) -> _NumberLine:
         if self._numbered is None:
-            lead_ids, all_digits = self._digit_ids()
-            width = max(map(len, all_digits), default=0)
-            keys = list(map(methodcaller("zfill", width), all_digits))
-            id_of = dict(zip(keys, lead_ids))
-            if len(id_of) == len(keys):  # no two leads the same number: sorting the keys alone is faster
-                ordered = sorted(id_of)
-                self._numbered = ordered, list(map(id_of.__getitem__, ordered)), width
-            else:
-                numbered = sorted(zip(keys, lead_ids))
-                self._numbered = [key for key, _ in numbered], [lead_id for _, lead_id in numbered], width
+            self._numbered = _NumberLine(*self._digit_ids())
         return self._numbered
 
-    def _number_key(self, value: int | str) -> str:
-        """The key of a whole number among :meth:`_numbers`: past every key if it is longer."""
-        digits = str(value).lstrip("0")
-        width = self._numbers()[2]
-        return digits.zfill(width) if len(digits) <= width else "A"  # "A" sorts after every digit
+    def position(self, lead_id: str) -> int | None:
+        """The lead log position of this exact lead ID, if it is one of the client's."""
+        return self._lead_ids.get(lead_id)
 
     def match(self, pasted: PastedId | str) -> IdMatch:
         """The lead ``pasted`` refers to. A ``str`` is read like one pasted token."""
@@ -278,17 +260,16 @@ class ClientLeadIndex:
         # because ``value`` (as split_pasted reads it) is a multiple of ``lost``.
         lowest = max(value - lost // 2, 10 ** (length - 1))
         beyond = value + (lost // 2 if scientific else lost)
-        first = bisect_left(self._number_keys, self._number_key(lowest))
-        end = bisect_left(self._number_keys, self._number_key(beyond), lo=first)
-        if end - first == 1:
-            lead_id = self._number_ids[first]
+        found = self._numbers().between(lowest, beyond)
+        if len(found) == 1:
+            lead_id = found[0]
             return IdMatch(
                 lead_id, f"read {text} as lead {lead_id} (the spreadsheet had shortened the number)"
             )
-        if end - first > 1:
+        if found:
             return IdMatch(
                 None,
-                f"{text} could be {self._candidates(first, end)}: "
+                f"{text} could be {_one_of(found[:_LISTED_CANDIDATES], len(found))}: "
                 "paste the full ID as text (start it with ')",
             )
         return IdMatch(
@@ -296,8 +277,35 @@ class ClientLeadIndex:
             f"{text} is a number the spreadsheet shortened: paste the full ID as text (start it with ')",
         )
 
-    def _candidates(self, first: int, end: int) -> str:
-        return _one_of(self._number_ids[first : min(end, first + _LISTED_CANDIDATES)], end - first)
+
+class _NumberLine:
+    """The all-digit leads ordered by numeric value (leads of one number by ID), so that the
+    leads in a range of values are a slice."""
+
+    def __init__(self, lead_ids: list[str], all_digits: list[str]) -> None:
+        values = list(map(int, all_digits))
+        order = None
+        if values and max(values) < _INT64_LIMIT:  # sorted by numpy, in C
+            array = numpy.array(values, dtype=numpy.int64)
+            by_value = numpy.argsort(array, kind="stable")
+            ordered = array[by_value]
+            if not numpy.any(ordered[1:] == ordered[:-1]):  # else the IDs of one number must be sorted too
+                order = by_value.tolist()
+                self._values = ordered.tolist()
+        if order is None:
+            pairs = sorted(zip(values, lead_ids))
+            self._values = [value for value, _ in pairs]
+            self._lead_ids = [lead_id for _, lead_id in pairs]
+        else:
+            self._lead_ids = list(map(lead_ids.__getitem__, order))
+
+    def between(self, lowest: int, beyond: int) -> list[str]:
+        """The leads numbered from ``lowest`` up to, not including, ``beyond``."""
+        first = bisect_left(self._values, lowest)
+        return self._lead_ids[first:bisect_left(self._values, beyond, lo=first)]
+
+
+_INT64_LIMIT = 2 ** 63
 
 
 _Grouped = tuple[dict[str, str], dict[str, list[str]]]

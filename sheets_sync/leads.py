@@ -86,6 +86,20 @@ def _bad_amount(name: str, value: CellValue) -> str:
     return f"{name} {shown!r} {amount_problem(value) or 'is below zero'}; row left out"
 
 
+def _numbers(column: array) -> numpy.ndarray:
+    """A column of the log as a numpy array, without a copy."""
+    return numpy.frombuffer(column, dtype=f"{'u' if column.typecode.isupper() else 'i'}{column.itemsize}")
+
+
+def _summable(cents: array) -> numpy.ndarray:
+    """Amounts in cents to sum exactly: 64-bit integers while no sum can overflow them,
+    else Python integers (a log of absurd amounts is slower, never wrong)."""
+    values = _numbers(cents)
+    if len(values) and max(abs(int(values.max())), abs(int(values.min()))) * len(values) >= 2 ** 63:
+        return values.astype(object)
+    return values
+
+
 def _money(cents: int) -> Decimal:
     return Decimal(cents).scaleb(-2).quantize(CENT)
 
@@ -113,6 +127,8 @@ class LeadLog:
         self.problems = problems
         self._position: dict[str, int] | None = None
         self._built: dict[int, Lead] = {}
+        self._positions: dict[tuple, dict[str, list[int]]] = {}
+        self._dates: dict[tuple, dict[str, list[date]]] = {}
 
     def __len__(self) -> int:
         return len(self.lead_ids)
@@ -142,11 +158,17 @@ class LeadLog:
         return None if position is None else self.lead_at(position)
 
     def positions_by_client(self, names: Mapping[str, str]) -> dict[str, list[int]]:
-        """Lead positions per client. ``names`` maps a casefolded client name to the name the
-        leads are filed under (the configured spelling); other clients keep the log's."""
+        """Lead positions per client, in log order. ``names`` maps a casefolded client name to
+        the name the leads are filed under (the configured spelling); other clients keep the
+        log's. Worked out once per ``names``."""
+        key = tuple(sorted(names.items()))
+        if key not in self._positions:
+            self._positions[key] = self._split_by_client(names)
+        return self._positions[key]
+
+    def _split_by_client(self, names: Mapping[str, str]) -> dict[str, list[int]]:
         client_of_code = [names.get(text.casefold(), text) for text in self.labels["client"]]
-        raw_codes = self.label_codes["client"]
-        codes = numpy.frombuffer(raw_codes, dtype=f"u{raw_codes.itemsize}")
+        codes = _numbers(self.label_codes["client"])
         by_code = numpy.argsort(codes, kind="stable")  # each client's positions in log order
         counts = numpy.bincount(codes, minlength=len(client_of_code))
         positions: dict[str, list[int]] = defaultdict(list)
@@ -158,46 +180,55 @@ class LeadLog:
     def ids_at(self, positions: Iterable[int]) -> list[str]:
         return list(map(self.lead_ids.__getitem__, positions))
 
-    def delivery_dates(self, positions: Iterable[int]) -> list[date]:
-        """The delivery dates of the leads at ``positions``, sorted."""
-        days = sorted(map(self.days.__getitem__, positions))
-        date_of = {day: date.fromordinal(day) for day in set(days)}
-        return list(map(date_of.__getitem__, days))
+    def delivery_dates_by_client(self, names: Mapping[str, str]) -> dict[str, list[date]]:
+        """The sorted delivery dates of each client's leads (clients as in
+        :meth:`positions_by_client`), worked out once per ``names``: callers must not change them."""
+        key = tuple(sorted(names.items()))
+        if key not in self._dates:
+            days = _numbers(self.days)
+            date_of = {day: date.fromordinal(day) for day in numpy.unique(days).tolist()}
+            self._dates[key] = {client: list(map(date_of.__getitem__, numpy.sort(days[found]).tolist()))
+                                for client, found in self.positions_by_client(names).items()}
+        return self._dates[key]
 
     def groups(self, fields: Sequence[str]) -> set[GroupKey]:
         """The distinct values of ``fields`` (e.g. vertical and country) among the leads."""
-        return set(self._group_keys(fields).values())
+        return set(self._grouped(fields)[1])
 
     def delivered(self, fields: Sequence[str], week_end_weekday: int) -> dict[GroupKey, dict[date, Delivered]]:
         """Per group of ``fields`` (e.g. vertical and country), per week ending: the leads
         delivered, summed in cents and turned into money once per group and week."""
-        group_key_of = self._group_keys(fields)
-        totals: dict[tuple[tuple[int, ...], int], list[int]] = {}
-        codes = zip(*(self.label_codes[field] for field in fields))
-        for group_day, price, cost in zip(zip(codes, self.days), self.price_cents, self.cost_cents):
-            total = totals.get(group_day)
-            if total is None:
-                totals[group_day] = [1, price, cost]
-            else:
-                total[0] += 1
-                total[1] += price
-                total[2] += cost
-        by_week: dict[tuple[GroupKey, date], list[int]] = defaultdict(lambda: [0, 0, 0])
-        for (group, day), (count, gross, cost) in totals.items():
-            total = by_week[(group_key_of[group], week_ending(date.fromordinal(day), week_end_weekday))]
-            total[0] += count
-            total[1] += gross
-            total[2] += cost
+        if not len(self):
+            return {}
+        group_of_lead, keys = self._grouped(fields)
+        days = _numbers(self.days).astype(numpy.int64)
+        weeks = days + (week_end_weekday - (days - 1) % 7) % 7  # ordinal 1 (0001-01-01) is a Monday
+        first_week = int(weeks.min())
+        span = int(weeks.max()) - first_week + 1
+        slot = group_of_lead * span + (weeks - first_week)
+        order = numpy.argsort(slot)
+        ordered = slot[order]
+        starts = numpy.flatnonzero(numpy.concatenate(([True], ordered[1:] != ordered[:-1])))
+        counts = numpy.diff(numpy.append(starts, len(ordered))).tolist()
+        gross, cost = (numpy.add.reduceat(_summable(cents)[order], starts).tolist()
+                       for cents in (self.price_cents, self.cost_cents))
         delivered: dict[GroupKey, dict[date, Delivered]] = defaultdict(dict)
-        for (key, week), (count, gross, cost) in by_week.items():
-            delivered[key][week] = Delivered(count, _money(gross), _money(cost))
+        for number, found in enumerate(ordered[starts].tolist()):
+            group, week = divmod(found, span)
+            delivered[keys[group]][date.fromordinal(first_week + week)] = Delivered(
+                counts[number], _money(gross[number]), _money(cost[number]))
         return dict(delivered)
 
-    def _group_keys(self, fields: Sequence[str]) -> dict[tuple[int, ...], GroupKey]:
-        """Each combination of codes that occurs, with its texts."""
-        combinations = set(zip(*(self.label_codes[field] for field in fields)))
-        return {codes: tuple(self.labels[field][code] for field, code in zip(fields, codes))
-                for codes in combinations}
+    def _grouped(self, fields: Sequence[str]) -> tuple[numpy.ndarray, list[GroupKey]]:
+        """Each lead's group of ``fields`` as a number, and each number's texts."""
+        group_of_lead = numpy.zeros(len(self), dtype=numpy.int64)
+        groups = [()]
+        for field in fields:
+            combined = group_of_lead * len(self.labels[field]) + _numbers(self.label_codes[field])
+            found, group_of_lead = numpy.unique(combined, return_inverse=True)
+            labels = self.labels[field]
+            groups = [(*groups[number // len(labels)], labels[number % len(labels)]) for number in found.tolist()]
+        return group_of_lead.reshape(-1), groups
 
     # -- the cache --------------------------------------------------------------------------
 

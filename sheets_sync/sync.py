@@ -238,6 +238,7 @@ class Sync:
         self.on_step = on_step or (lambda step: None)
         self.cash_week = week_ending(local_date(self.as_of, config.zone), config.week_end_weekday)
         self._policies: dict[str, Policy] = {}
+        self._indexes: dict[str, ClientLeadIndex] = {}
 
     def _policy(self, client: str) -> Policy:
         """The client's effective policy, merged once per run (every decision asks for it)."""
@@ -357,7 +358,9 @@ class Sync:
 
         names = {name.casefold(): name for name in config.clients}
         positions = leads.positions_by_client(names)
-        indexes = {client: ClientLeadIndex(leads.ids_at(positions.get(client, []))) for client in config.clients}
+        indexes = {client: ClientLeadIndex(leads.ids_at(positions.get(client, [])), positions.get(client, []))
+                   for client in config.clients}
+        self._indexes = indexes
 
         self.on_step("Reading the tracking workbook")
         titles = tab_titles(leads.groups(config.tracking.group_by))
@@ -372,7 +375,7 @@ class Sync:
         review = self._read_review(tracking_grids.get(REVIEW_TAB) if tracking else [], names, indexes)
 
         self.on_step("Deciding")
-        histories = self._histories(leads, positions, state)
+        histories = self._histories(leads, names, state)
         if review is not None:
             self._settle_reviews(review, state, leads, histories)
         new_sightings = self._decide_requests(sources, state, sightings, leads, histories)
@@ -392,14 +395,16 @@ class Sync:
         # between, it is read again and planned again (settle.py).
         self.on_step("Writing returns tabs")
         tracking_inputs = (tracking_grids, review)
-        tracking_plan = None if tracking is None else self._plan_tracking(*tracking_inputs, titles, leads, state)
         with ExitStack() as saving:
-            # The tracking workbook first: its save is the longest, and runs beside the
-            # planning and writing of the returns tabs.
+            # Worker processes save the workbooks (excel.prepare_saves) while this one plans
+            # the next: the tracking workbook first, the longest single save.
+            tracking_plan = None if tracking is None else self._plan_tracking(*tracking_inputs, titles, leads, state)
             if tracking_plan is not None:
                 self._prepare_excel_writes(saving, [(tracking, *tracking_plan)])
             plans = [self._plan_returns(source, state, sightings) for source in sources]
             self._prepare_excel_writes(saving, [(source.workbook, *plan, []) for source, plan in zip(sources, plans)])
+            if tracking is not None and config.tracking.excel is not None and not self.report.dry_run:
+                self._append_audit_csv(state)  # while the workers save
             for source, plan in zip(sources, plans):
                 write_settled(self.report, f"{source.client} returns ({source.location.describe()})",
                               lambda current, source=source, plan=plan: self._project_returns(
@@ -407,8 +412,6 @@ class Sync:
                               lambda source=source: self._reread_returns(stack, source, indexes, sightings))
             if tracking is not None:
                 self.on_step("Writing the tracking workbook")
-                if config.tracking.excel is not None and not self.report.dry_run:
-                    self._append_audit_csv(state)  # while a worker may still be saving the workbook
                 write_settled(self.report, f"tracking ({tracking.label})",
                               lambda inputs: self._project_tracking(
                                   tracking, inputs, titles, leads, state,
@@ -459,14 +462,19 @@ class Sync:
             self.report.fail(f"tracking ({tracking.excel or tracking.google})", str(error))
             return None, {}
 
-    def _histories(self, leads: LeadLog, positions: dict[str, list[int]],
-                   state: LedgerState) -> dict[str, ClientHistory]:
-        histories = {client: ClientHistory(leads.delivery_dates(client_positions))
-                     for client, client_positions in positions.items()}
+    def _histories(self, leads: LeadLog, names: dict[str, str], state: LedgerState) -> dict[str, ClientHistory]:
+        histories = {client: ClientHistory(dates) for client, dates in leads.delivery_dates_by_client(names).items()}
         for entry in state.entries:
-            if entry.status == APPROVED and entry.client in histories and (lead := leads.lead(entry.lead_id)):
+            if entry.status == APPROVED and entry.client in histories and (lead := self._lead(leads, entry.client, entry.lead_id)):
                 histories[entry.client].approve(lead)
         return histories
+
+    def _lead(self, leads: LeadLog, client: str, lead_id: str) -> Lead | None:
+        """The lead ``lead_id`` of ``client``; found by its ID alone if the log now files it
+        under another client."""
+        index = self._indexes.get(client)
+        position = None if index is None else index.position(lead_id)
+        return leads.lead(lead_id) if position is None else leads.lead_at(position)
 
     def _entry(self, client: str, lead: Lead, kind: str, status: str, rule: str, detail: str, reason: str,
                first_seen: datetime) -> NewEntry:
@@ -488,7 +496,7 @@ class Sync:
             if key is None or not row.decision:
                 continue
             latest = state.latest.get(key)
-            lead = leads.lead(key[1])
+            lead = self._lead(leads, *key)
             when = f"{self.as_of:%Y-%m-%d}"
             if latest is not None and needs_review(latest):
                 approve = row.decision == "Approve"
@@ -526,7 +534,7 @@ class Sync:
                         continue
                     if (source.client, token.lead_id) in state.latest:
                         continue
-                    lead = leads.lead(token.lead_id)
+                    lead = self._lead(leads, source.client, token.lead_id)
                     first_seen = sightings[(source.client, token.key)]
                     request = Request(source.client, lead, row.reason, local_date(first_seen, self.config.zone),
                                       self.config.currency)
@@ -601,7 +609,7 @@ class Sync:
         for entry in state.entries:
             if entry.status != APPROVED:
                 continue
-            lead = leads.lead(entry.lead_id)
+            lead = self._lead(leads, entry.client, entry.lead_id)
             if lead is None:
                 self.report.problems.append(Problem(
                     "ledger", f"approved lead {entry.lead_id} of {entry.client} is no longer in the lead log; "

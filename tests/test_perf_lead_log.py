@@ -93,7 +93,19 @@ def test_figures_from_the_columns_match_the_leads(tmp_path: Path) -> None:
     positions = log.positions_by_client({"acme": "Acme"})
     assert {client: log.ids_at(found) for client, found in positions.items()} == {
         "Acme": ["A1", "A2"], "Zenith": ["A3", "A4"]}
-    assert log.delivery_dates(positions["Zenith"]) == [date(2024, 2, 19), date(2024, 2, 19)]
+    assert log.delivery_dates_by_client({"acme": "Acme"}) == {
+        "Acme": [date(2024, 2, 12), date(2024, 2, 18)], "Zenith": [date(2024, 2, 19), date(2024, 2, 19)]}
+
+
+def test_weekly_sums_stay_exact_past_what_64_bit_cents_hold(tmp_path: Path) -> None:
+    """10,000 leads at the largest price a sheet shows to the cent sum to 10^19 cents, past
+    2^63: the sum is still exact."""
+    path = tmp_path / "leads.csv"
+    rows = "".join(f"L{number},2024-02-12 10:00,Acme,Solar,US,9999999999999.99,0.01\n" for number in range(10_000))
+    path.write_text("Lead ID,Delivered At,Client,Vertical,Country,Price,Cost\n" + rows, encoding="utf-8")
+    log = load_lead_log(LeadsConfig(csv=path, tab=None), ZONE)
+    assert log.delivered(("vertical", "country"), 6) == {
+        ("Solar", "US"): {date(2024, 2, 18): Delivered(10_000, Decimal("99999999999999900.00"), Decimal("100.00"))}}
 
 
 def test_a_log_right_of_column_a_keeps_its_row_numbers(tmp_path: Path) -> None:

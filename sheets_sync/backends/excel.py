@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import gc
 import multiprocessing
 import os
 import re
@@ -178,7 +179,7 @@ class ExcelWorkbook:
         a first sync slower), and the workbook was read by value, not loaded here, or is yet
         to be created."""
         return ((bool(writes) or bool(new_tabs) or bool(charts)) and self._book is None and self._prepared is None
-                and (self._stamp is not None or self._create) and not self._patchable(writes, new_tabs, charts))
+                and (self._stamp is not None or self._create))
 
     def _take_prepared(self, writes: Sequence[CellWrite], new_tabs: Sequence[str | TabSpec],
                        charts: Sequence[LineChart]) -> Path | None:
@@ -433,6 +434,7 @@ def _save_job_copy(number: int) -> Path | None:
 
 
 def _end_with_parent(parent: int) -> None:
+    gc.disable()
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # it died before this worker got here
         os._exit(1)
@@ -446,6 +448,11 @@ def save_prepared_copy(path: Path, stamp: FileStamp, writes: list[CellWrite], ne
     next run that opens the workbook."""
     if file_stamp(path) != stamp:
         return None
+    if stamp is not None and not new_tabs and not charts and patchable(writes):
+        with zipfile.ZipFile(path) as archive:
+            members = patched_members(archive, writes)
+            if members is not None:
+                return _written_copy(path, lambda target: write_archive(archive, members, target))
     if stamp is None:  # a workbook to create
         book = OpenpyxlWorkbook()
         book.remove(book.active)
