@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from itertools import islice, repeat
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -100,6 +101,7 @@ def _summable(cents: array) -> numpy.ndarray:
     return values
 
 
+@lru_cache(maxsize=65536)  # prices repeat: a Decimal per distinct amount
 def _money(cents: int) -> Decimal:
     return Decimal(cents).scaleb(-2).quantize(CENT)
 

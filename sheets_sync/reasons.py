@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 DEFECT_REASONS = (
     "wrong_number", "disconnected", "duplicate", "out_of_area",
@@ -34,6 +35,7 @@ _BUILT_IN_ALIASES = {
 }
 
 
+@lru_cache(maxsize=4096)  # every request's reason is looked up; the texts repeat
 def normalise_alias(text: str) -> str:
     """Fold reason text so ``"Wrong #"``, ``" wrong  # "`` and ``"WRONG_#"`` look alike."""
     return re.sub(r"[\s_\-]+", " ", text.strip().casefold()).strip(" .!")

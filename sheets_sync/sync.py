@@ -16,8 +16,9 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -692,6 +693,22 @@ def _csv_text(value: CellValue) -> str:
     return str(value) if not hasattr(value, "isoformat") else value.isoformat()
 
 
+def _audit_csv_text(value: CellValue) -> str:
+    """:func:`_csv_text`, with the dates and local times (a run's rows repeat them) formatted
+    once each."""
+    kind = type(value)
+    if kind is str:
+        return csv_safe(value)
+    if kind is date or (kind is datetime and value.tzinfo is None):
+        return _date_csv_text(value)
+    return _csv_text(value)
+
+
+@lru_cache(maxsize=4096, typed=True)
+def _date_csv_text(value: date) -> str:
+    return _csv_text(value)
+
+
 def append_audit_csv(path: Path, entries: list[LedgerEntry]) -> int:
     """Append the ledger entries the CSV does not hold yet; returns how many were added.
 
@@ -715,7 +732,7 @@ def append_audit_csv(path: Path, entries: list[LedgerEntry]) -> int:
     writer = csv.writer(buffer, lineterminator="\n")
     if not existing:
         writer.writerow(AUDIT_COLUMNS)
-    writer.writerows([[_csv_text(value) for value in row] for row in rows])
+    writer.writerows([list(map(_audit_csv_text, row)) for row in rows])
     data = buffer.getvalue().encode("utf-8")
     # One write() call (unbuffered): a killed process leaves all of it or none. Only a power
     # cut can tear it, and the next run drops the torn line (above); the fault point
