@@ -22,6 +22,7 @@ import unicodedata
 from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import filterfalse
 from operator import methodcaller
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -158,10 +159,18 @@ class ClientLeadIndex:
 
     def _same_but_case(self, text: str) -> list[str]:
         """The leads whose ID equals ``text`` but for letter case and character width."""
+        folded = _fold(text)
+        if not self._ascii_only:
+            if self._folded is None:
+                lead_ids = list(self._lead_ids)
+                self._folded = _grouped(list(map(_fold, lead_ids)), lead_ids)
+            return _found(self._folded, folded)
+        # An ASCII ID of digits alone is its own fold: looked up as it is, left out of the map.
         if self._folded is None:
-            lead_ids = list(self._lead_ids)
-            self._folded = _grouped(list(map(str.lower if self._ascii_only else _fold, lead_ids)), lead_ids)
-        return _found(self._folded, _fold(text))
+            lead_ids = list(filterfalse(str.isdigit, self._lead_ids))
+            self._folded = _grouped(list(map(str.lower, lead_ids)), lead_ids)
+        found = _found(self._folded, folded)
+        return [folded] if not found and folded.isdigit() and folded in self._lead_ids else found
 
     def _digit_ids(self) -> tuple[list[str], list[str]]:
         """The all-digit leads, and their digits (full-width ones made plain)."""

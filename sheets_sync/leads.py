@@ -34,7 +34,6 @@ from .config import LeadsConfig
 from .model import Lead, Problem
 from .money import CENT, amount_problem, to_money
 from .tracking import Delivered, GroupKey
-from .weeks import week_ending
 
 REQUIRED_FIELDS = ("lead_id", "delivered_at", "client", "vertical", "country", "price")
 LABEL_FIELDS = ("client", "vertical", "country", "source", "campaign")

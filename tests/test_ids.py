@@ -277,6 +277,23 @@ def test_match_shortened_number_bounds(lead: str, pasted: object, matches: bool)
     assert (ClientLeadIndex([lead]).match(token).lead_id == lead) is matches
 
 
+@pytest.mark.parametrize(
+    ("pasted", "expected"),
+    [
+        ("\uff10\uff10\uff11\uff12\uff13",
+         IdMatch("00123", "read \uff10\uff10\uff11\uff12\uff13 as lead 00123 (characters read in their plain form)")),
+        ("bb-7k2m9qx", IdMatch("BB-7K2M9QX", "read bb-7k2m9qx as lead BB-7K2M9QX (letter case ignored)")),
+        ("\uff42\uff42-7k2m9qx",
+         IdMatch("BB-7K2M9QX", "read \uff42\uff42-7k2m9qx as lead BB-7K2M9QX (characters read in their plain form)")),
+        ("\uff58-1", IdMatch(None, "\uff58-1 could be X-1 or x-1: paste the ID with its exact letter case")),
+    ],
+)
+def test_match_ascii_ids_ignoring_case_and_width(pasted: str, expected: IdMatch) -> None:
+    """The ASCII-only index folds only IDs with letters; an ID of digits is its own fold."""
+    index = ClientLeadIndex(["00123", "BB-7K2M9QX", "4412345678901234", "X-1", "x-1"])
+    assert index.match(pasted) == expected
+
+
 def test_match_exact_text_wins_over_other_readings() -> None:
     index = ClientLeadIndex(["123", "000123", "1.23457E+15", "1234567890123456", "ab", "AB"])
     assert index.match("123") == IdMatch("123")

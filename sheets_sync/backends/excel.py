@@ -174,10 +174,9 @@ class ExcelWorkbook:
 
     def preparable(self, writes: Sequence[CellWrite], new_tabs: Sequence[str | TabSpec] = (),
                    charts: Sequence[LineChart] = ()) -> bool:
-        """Whether :func:`prepare_saves` would take these writes: openpyxl is needed for them
-        (a patch takes milliseconds in this process: measured, patches sent to the workers made
-        a first sync slower), and the workbook was read by value, not loaded here, or is yet
-        to be created."""
+        """Whether :func:`prepare_saves` would take these writes: there are some, and the
+        workbook was read by value, not loaded here, or is yet to be created. (Patches go to
+        the workers too: 200 of them are seconds of work in a first sync.)"""
         return ((bool(writes) or bool(new_tabs) or bool(charts)) and self._book is None and self._prepared is None
                 and (self._stamp is not None or self._create))
 
@@ -443,9 +442,9 @@ def _end_with_parent(parent: int) -> None:
 def save_prepared_copy(path: Path, stamp: FileStamp, writes: list[CellWrite], new_tabs: list[str | TabSpec],
                        charts: list[LineChart]) -> Path | None:
     """In a worker process (:func:`prepare_saves`): the workbook at ``path`` with
-    ``writes`` applied, saved to a temporary file beside it; ``None`` if the file is no
-    longer the one the run read (``stamp``). A copy left by a killed run is removed by the
-    next run that opens the workbook."""
+    ``writes`` applied (into its XML where excel_patch can), saved to a temporary file
+    beside it; ``None`` if the file is no longer the one the run read (``stamp``). A copy
+    left by a killed run is removed by the next run that opens the workbook."""
     if file_stamp(path) != stamp:
         return None
     if stamp is not None and not new_tabs and not charts and patchable(writes):

@@ -24,6 +24,7 @@ import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from itertools import chain
 from typing import BinaryIO
 from xml.etree import ElementTree
@@ -56,6 +57,7 @@ _SPANS = re.compile(rb"\sspans=[\"'][^\"']*[\"']")
 _UNSURE = re.compile(rb"<!--|<!\[CDATA\[|<\w+:sheetData|<mergeCell\b")
 FORMULA_ELEMENT = re.compile(rb"<(?:\w+:)?f[\s>/]")
 _ENTITIES = {"&quot;": '"', "&apos;": "'"}
+_CARRIAGE_RETURN = {"\r": "&#13;"}
 
 
 def xml_text(raw: bytes) -> str:
@@ -236,10 +238,10 @@ def _cell_xml(write: CellWrite, style: int) -> bytes:
     if value is None:
         return f'<c r="{reference}"{styled}/>'.encode() if style else b""
     if isinstance(value, str):
-        # As openpyxl's own save writes it: spaces around text kept, text of spaces alone not
-        # (readers drop it), a carriage return left for the reader to make a line feed.
-        kept = ' xml:space="preserve"' if value.strip() and value != value.strip() else ""
-        return f'<c r="{reference}"{styled} t="inlineStr"><is><t{kept}>{escape(value)}</t></is></c>'.encode()
+        # As openpyxl's own save (through lxml) writes it: spaces around text kept, and a
+        # carriage return escaped so that readers keep it one.
+        kept = ' xml:space="preserve"' if value != value.strip() else ""
+        return f'<c r="{reference}"{styled} t="inlineStr"><is><t{kept}>{escape(value, _CARRIAGE_RETURN)}</t></is></c>'.encode()
     if isinstance(value, bool):
         return f'<c r="{reference}"{styled} t="b"><v>{int(value)}</v></c>'.encode()
     return f'<c r="{reference}"{styled}><v>{_number_text(value)}</v></c>'.encode()
@@ -249,8 +251,7 @@ def _number_text(value: CellValue) -> str:
     if isinstance(value, date):
         if isinstance(value, datetime) and value.tzinfo is not None:
             raise _NotPatchable("a date-time with a time zone")
-        serial = to_excel(value)
-        return f"{serial:.16g}"  # as openpyxl's own save writes it
+        return _serial_text(value)
     if isinstance(value, int):
         return str(value)
     if isinstance(value, Decimal) and value.is_finite():
@@ -258,6 +259,11 @@ def _number_text(value: CellValue) -> str:
     if isinstance(value, float) and math.isfinite(value):
         return repr(value)  # exact; openpyxl keeps 16 significant digits
     raise _NotPatchable(f"a value of type {type(value).__name__}")
+
+
+@lru_cache(maxsize=4096, typed=True)  # a run writes the same few moments and weeks again and again
+def _serial_text(value: date) -> str:
+    return f"{to_excel(value):.16g}"  # as openpyxl's own save writes it
 
 
 def _with_dimension(sheet_xml: bytes, written: Iterable[tuple[int, int]]) -> bytes:
