@@ -146,10 +146,11 @@ class LeadLog:
         return lead
 
     def _build(self, position: int) -> Lead:
-        label = {field: self.labels[field][self.label_codes[field][position]] for field in LABEL_FIELDS}
-        return Lead(lead_id=self.lead_ids[position], delivered_at=_EPOCH + timedelta(microseconds=self.local_micros[position]),
-                    delivered_on=date.fromordinal(self.days[position]), price=_money(self.price_cents[position]),
-                    cost=_money(self.cost_cents[position]), **label)
+        client, vertical, country, source, campaign = [
+            self.labels[field][self.label_codes[field][position]] for field in LABEL_FIELDS]
+        return Lead(self.lead_ids[position], _EPOCH + timedelta(microseconds=self.local_micros[position]),
+                    date.fromordinal(self.days[position]), client, vertical, country,
+                    _money(self.price_cents[position]), _money(self.cost_cents[position]), source, campaign)
 
     def lead(self, lead_id: str) -> Lead | None:
         """The lead with this exact ID, or ``None``."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from functools import lru_cache
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +119,7 @@ class LedgerState:
         self._latest_by_client[entry.client][entry.lead_id] = entry
 
     def add(self, new: NewEntry, run_id: str) -> LedgerEntry:
-        entry = LedgerEntry(**entry_fields(new), seq=len(self.entries) + 1, run_id=run_id)
+        entry = LedgerEntry(*_new_entry_values(new), len(self.entries) + 1, run_id)
         self.entries.append(entry)
         self._index(entry)
         return entry
@@ -128,8 +129,8 @@ class LedgerState:
         return self._latest_by_client.get(client, {})
 
 
-def entry_fields(entry: NewEntry) -> dict[str, Any]:
-    return {name: getattr(entry, name) for name in NewEntry.__dataclass_fields__}
+_new_entry_values = attrgetter(*NewEntry.__dataclass_fields__)
+"""A :class:`NewEntry`'s fields in order: a :class:`LedgerEntry` takes them first."""
 
 
 @dataclass

@@ -217,6 +217,8 @@ def cells_equal(wanted: CellValue, current: CellValue) -> bool:
     """Whether a cell already shows ``wanted``, across the ways backends hand values back."""
     if type(wanted) is str and type(current) is str:  # most engine cells: one comparison
         return wanted == current
+    if current is None:  # an empty cell: the first time a row is answered
+        return wanted is None or wanted == ""
     if wanted is None or wanted == "":
         return current is None or current == ""
     if isinstance(wanted, Formula):
