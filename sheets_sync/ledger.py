@@ -109,19 +109,20 @@ class Ledger:
         try:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute("INSERT INTO runs VALUES (?, ?, ?)", (run_id, started_at.isoformat(), as_of.isoformat()))
+            iso = _IsoTexts()
             self._db.executemany(
                 "INSERT INTO entries (run_id, client, lead_id, kind, status, rule, detail, reason, credit_cents,"
                 " credit_type, first_seen, decided_at, lead_week, cash_week) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [
                     (run_id, e.client, e.lead_id, e.kind, e.status, e.rule, e.detail, e.reason, _cents(e.credit),
-                     e.credit_type, e.first_seen.isoformat(), e.decided_at.isoformat(), e.lead_week.isoformat(),
+                     e.credit_type, iso(e.first_seen), iso(e.decided_at), e.lead_week.isoformat(),
                      e.cash_week.isoformat())
                     for e in entries
                 ],
             )
             self._db.executemany(
                 "INSERT OR IGNORE INTO sightings VALUES (?, ?, ?)",
-                [(client, key, seen.isoformat()) for client, key, seen in sightings],
+                [(client, key, iso(seen)) for client, key, seen in sightings],
             )
             faults.checkpoint("ledger.before_commit")
             self._db.execute("COMMIT")
@@ -132,6 +133,21 @@ class Ledger:
                 raise LedgerError(f"Ledger {self.path} refused this run's entries ({error}); "
                                   "nothing was recorded.") from None
             raise
+
+
+class _IsoTexts:
+    """``isoformat()`` of moments, once per object: most of a run's entries share the very
+    same moment objects (the run's time, a first sighting), and a zoned moment is slow to
+    format. By identity, not equality: equal moments in two zones are written differently."""
+
+    def __init__(self) -> None:
+        self._texts: dict[int, tuple[datetime, str]] = {}
+
+    def __call__(self, moment: datetime) -> str:
+        found = self._texts.get(id(moment))
+        if found is None or found[0] is not moment:
+            found = self._texts[id(moment)] = (moment, moment.isoformat())
+        return found[1]
 
 
 def _read_entries(db: sqlite3.Connection) -> list[LedgerEntry]:
