@@ -317,19 +317,27 @@ def google_targets(result: dict[str, Any]) -> list[tuple[str, str, bool]]:
     return rows
 
 
-def targets(result: dict[str, Any]) -> list[tuple[str, str, bool]]:
-    """(target, figure, passed) for one size."""
+def _is_the_issues_workload(params: dict[str, Any]) -> bool:
+    issue = SIZES["large"]
+    return (params["leads"], params["returns"], params["clients"]) == (issue.leads, issue.returns, issue.clients)
+
+
+def targets(result: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
+    """(target, figure, passed) for one size; ``passed`` is ``None`` for the ratio targets at
+    other sizes than the issue's workload (the large one), which they are set for: a smaller
+    workload's floor is a fraction of a second beside a tracking workbook's fixed cost."""
     floor, first, incremental, noop = (result[label] for label in PHASES)
+    judged = _is_the_issues_workload(result["params"])
     peak = max(result[label]["peak_rss"] for label in ("first", "incremental", "noop"))
     workbooks_changed = [path for path in result["noop_files_changed"] if path.endswith(".xlsx")]
     return [
         (f"first sync <= {FIRST_OVER_FLOOR:g} x read floor",
          f"{first['seconds']:.2f} s / {floor['seconds']:.2f} s = {first['seconds'] / floor['seconds']:.2f} x",
-         first["seconds"] <= FIRST_OVER_FLOOR * floor["seconds"]),
+         first["seconds"] <= FIRST_OVER_FLOOR * floor["seconds"] if judged else None),
         (f"incremental ({result['incremental_rows_pasted']} new rows) <= {INCREMENTAL_OVER_FIRST:g} x first",
          f"{incremental['seconds']:.2f} s / {first['seconds']:.2f} s = "
          f"{incremental['seconds'] / first['seconds']:.2f} x",
-         incremental["seconds"] <= INCREMENTAL_OVER_FIRST * first["seconds"]),
+         incremental["seconds"] <= INCREMENTAL_OVER_FIRST * first["seconds"] if judged else None),
         ("no-op run writes 0 cells, rewrites no workbook",
          f"{noop['cells_written']} cells, {noop['workbooks_written']} workbooks written, "
          f"files changed: {', '.join(result['noop_files_changed']) or 'none'}",
@@ -396,8 +404,9 @@ def render(results: list[dict[str, Any]], google: list[dict[str, Any]] = ()) -> 
     target_rows = []
     for result in results:
         for target, figure, passed in targets(result):
-            all_passed &= passed
-            target_rows.append([result["name"], target, figure, "PASS" if passed else "FAIL"])
+            all_passed &= passed is not False
+            verdict = "not judged (set for the large size)" if passed is None else "PASS" if passed else "FAIL"
+            target_rows.append([result["name"], target, figure, verdict])
     for target, figure, passed in growth(results):
         all_passed &= passed
         target_rows.append(["growth", target, figure, "PASS" if passed else "FAIL"])
