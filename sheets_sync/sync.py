@@ -360,8 +360,10 @@ class Sync:
 
         names = {name.casefold(): name for name in config.clients}
         positions = leads.positions_by_client(names)
-        indexes = {client: ClientLeadIndex(leads.ids_at(positions.get(client, [])), positions.get(client, []))
-                   for client in config.clients}
+        indexes: dict[str, ClientLeadIndex] = {}
+        for client in config.clients:
+            found = positions.get(client, [])
+            indexes[client] = ClientLeadIndex(leads.ids_at(found), found)
         self._indexes = indexes
 
         self.on_step("Reading the tracking workbook")
@@ -467,7 +469,8 @@ class Sync:
     def _histories(self, leads: LeadLog, names: dict[str, str], state: LedgerState) -> dict[str, ClientHistory]:
         histories = {client: ClientHistory(dates) for client, dates in leads.delivery_dates_by_client(names).items()}
         for entry in state.entries:
-            if entry.status == APPROVED and entry.client in histories and (lead := self._lead(leads, entry.client, entry.lead_id)):
+            if entry.status == APPROVED and entry.client in histories \
+                    and (lead := self._lead(leads, entry.client, entry.lead_id)):
                 histories[entry.client].approve(lead)
         return histories
 
@@ -687,10 +690,10 @@ class Sync:
 def _csv_text(value: CellValue) -> str:
     if value is None:
         return ""
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M")
     if isinstance(value, str):  # client names and lead IDs: never a formula when Excel opens the file
         return csv_safe(value)
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
     return str(value) if not hasattr(value, "isoformat") else value.isoformat()
 
 
@@ -698,8 +701,6 @@ def _audit_csv_text(value: CellValue) -> str:
     """:func:`_csv_text`, with the dates and local times (a run's rows repeat them) formatted
     once each."""
     kind = type(value)
-    if kind is str:
-        return csv_safe(value)
     if kind is date or (kind is datetime and value.tzinfo is None):
         return _date_csv_text(value)
     return _csv_text(value)

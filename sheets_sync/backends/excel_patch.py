@@ -241,7 +241,8 @@ def _cell_xml(write: CellWrite, style: int) -> bytes:
         # As openpyxl's own save (through lxml) writes it: spaces around text kept, and a
         # carriage return escaped so that readers keep it one.
         kept = ' xml:space="preserve"' if value != value.strip() else ""
-        return f'<c r="{reference}"{styled} t="inlineStr"><is><t{kept}>{escape(value, _CARRIAGE_RETURN)}</t></is></c>'.encode()
+        text = escape(value, _CARRIAGE_RETURN)
+        return f'<c r="{reference}"{styled} t="inlineStr"><is><t{kept}>{text}</t></is></c>'.encode()
     if isinstance(value, bool):
         return f'<c r="{reference}"{styled} t="b"><v>{int(value)}</v></c>'.encode()
     return f'<c r="{reference}"{styled}><v>{_number_text(value)}</v></c>'.encode()
