@@ -31,7 +31,7 @@ from typing import Any, Iterable, Sequence
 
 import yaml
 
-from sheets_sync.backends.base import column_letter
+from sheets_sync.core.cells import column_letter
 
 GENERATOR_VERSION = 1
 CACHE_DIR = Path(__file__).resolve().parent / ".cache"

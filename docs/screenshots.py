@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from openpyxl import load_workbook
 
 from sheets_sync import load_config, run_sync
-from sheets_sync.demo import TIMEZONE, make_demo
+from sheets_sync.commands.demo import TIMEZONE, make_demo
 
 DOCS = Path(__file__).resolve().parent
 TODAY = date(2024, 3, 6)

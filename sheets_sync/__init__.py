@@ -7,7 +7,9 @@ The library API a scheduler or a notebook calls; the CLI is a thin layer over it
     print(report.as_json())
 """
 
-from .config import Config, ConfigError, load_config
-from .sync import RunLockedError, SyncReport, run_sync
+from sheets_sync.config import Config, ConfigError, load_config
+from sheets_sync.run.summary import SyncReport
+from sheets_sync.run.sync import run_sync
+from sheets_sync.store.lock import RunLockedError
 
 __all__ = ["Config", "ConfigError", "RunLockedError", "SyncReport", "load_config", "run_sync"]

@@ -1,3 +1,3 @@
-from .cli import main
+from sheets_sync.cli import main
 
 main()

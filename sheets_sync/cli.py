@@ -13,11 +13,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .config import ConfigError, load_config, missing_files
-from .backends.google import sheets_api_root
-from .faults import FaultSettingError
-from .ledger import LedgerError
-from .sync import RunLockedError, SyncReport, run_sync
+from sheets_sync.config import ConfigError, load_config, missing_files
+from sheets_sync.backends.google.workbook import sheets_api_root
+from sheets_sync.faults import FaultSettingError
+from sheets_sync.store.ledger_sqlite import LedgerError
+from sheets_sync.run.summary import SyncReport
+from sheets_sync.run.sync import run_sync
+from sheets_sync.store.lock import RunLockedError
 
 EXIT_OK, EXIT_SOURCE_FAILED, EXIT_BAD_CONFIG = 0, 1, 2
 
@@ -138,7 +140,7 @@ def check(
     config: Annotated[Path, typer.Option("--config", "-c", help="The workspace config (YAML).")],
 ) -> None:
     """Validate the config and reach every workbook, read only."""
-    from .checks import reach_everything
+    from sheets_sync.commands.check import reach_everything
 
     loaded = _load(config)
     failures = 0
@@ -159,8 +161,8 @@ def report(
     no_files: Annotated[bool, typer.Option("--no-files", help="Do not write the per-source returns files.")] = False,
 ) -> None:
     """List what needs a look (refund rates, sources, caps, reasons); write each source's defect returns."""
-    from .backends.base import WorkbookError
-    from .report import SOURCE_FILES_DIR, make_report
+    from sheets_sync.backends.base import WorkbookError
+    from sheets_sync.commands.report import SOURCE_FILES_DIR, make_report
 
     loaded = _load(config)
     try:
@@ -190,7 +192,7 @@ def report(
 @app.command()
 def init(directory: Annotated[Path, typer.Argument(help="Where to write the starter files.")]) -> None:
     """Write a starter config and blank templates to fill in."""
-    from .starter import write_starter
+    from sheets_sync.commands.init import write_starter
 
     try:
         written = write_starter(directory)
@@ -205,13 +207,13 @@ def init(directory: Annotated[Path, typer.Argument(help="Where to write the star
 @app.command()
 def demo(directory: Annotated[Path, typer.Argument(help="Where to make the sample workspace.")] = Path("sheets-sync-demo")) -> None:
     """Make a realistic sample workspace, run a sync on it, and say where to look."""
-    from .demo import make_demo
+    from sheets_sync.commands.demo import make_demo
 
     config_path = make_demo(directory)
     out.print(f"Sample workspace written to [bold]{escape(str(directory))}[/] (config: {escape(config_path.name)}).")
     report = execute(config_path, dry_run=False, as_json=False, as_of=None)
     print_report(report, out, verbose=False)
-    from .demo import explain
+    from sheets_sync.commands.demo import explain
 
     out.print(explain(directory, report), soft_wrap=True, markup=False)
     raise typer.Exit(report.exit_code)

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .reasons import DEFECT_REASONS, REASON_CODES, normalise_alias
+from sheets_sync.core.reasons import DEFECT_REASONS, REASON_CODES, normalise_alias
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 LEAD_FIELDS = ("lead_id", "delivered_at", "client", "vertical", "country", "price", "cost", "source", "campaign", "phone", "email")

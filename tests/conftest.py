@@ -13,7 +13,7 @@ import yaml
 from openpyxl import Workbook, load_workbook
 
 from sheets_sync import load_config, run_sync
-from sheets_sync.sync import SyncReport
+from sheets_sync.run.summary import SyncReport
 
 LEAD_HEADERS = ["Lead ID", "Delivered At", "Client", "Vertical", "Country", "Price", "Cost", "Source"]
 

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.__main__ import google_targets, render, run_google, run_size, targets
 from bench.workload import Params, ensure_workspace
 from sheets_sync import load_config
-from sheets_sync.leads import read_lead_log
+from sheets_sync.leadlog import read_lead_log
 
 TINY = Params(leads=2_000, returns=50, clients=3, new_requests=20)
 

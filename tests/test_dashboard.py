@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from openpyxl import load_workbook
 
-from sheets_sync.dashboard import BLOCK_COLUMN, DASHBOARD_TAB, TABLES_ROW, Dashboard, Table, plan_dashboard
+from sheets_sync.core.project.dashboard import BLOCK_COLUMN, DASHBOARD_TAB, TABLES_ROW, Dashboard, Table, plan_dashboard
 
 from conftest import Workspace
 

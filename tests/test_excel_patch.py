@@ -16,9 +16,10 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Font, PatternFill
 from python_calamine import CalamineWorkbook
 
-from sheets_sync.backends.base import CellWrite, WorkbookChanged, storable_text
-from sheets_sync.backends.excel import ExcelWorkbook, _apply, _save_book
-from sheets_sync.backends.excel_patch import patched_members, write_archive
+from sheets_sync.backends.base import WorkbookChanged
+from sheets_sync.core.cells import CellWrite, storable_text
+from sheets_sync.backends.excel.workbook import ExcelWorkbook, apply_writes, save_book
+from sheets_sync.backends.excel.patch import patched_members, write_archive
 
 TAB = "Returns"
 FORMATS = [None, "#,##0.00", "yyyy-mm-dd", "0.0%", "0", "[$$-409]#,##0.00;[Red]-[$$-409]#,##0.00"]
@@ -66,9 +67,9 @@ def _workbook(path: Path, cells) -> Path:
 
 def _through_openpyxl(source: Path, target: Path, cell_writes) -> None:
     book = load_workbook(source, rich_text=True)
-    _apply(book, cell_writes, (), ())
+    apply_writes(book, cell_writes, (), ())
     with open(target, "wb") as handle:
-        _save_book(book, handle)
+        save_book(book, handle)
 
 
 def _through_patch(source: Path, target: Path, cell_writes) -> None:

@@ -20,9 +20,9 @@ import requests
 from google.auth.transport.requests import Request as GoogleAuthRequest
 from google.oauth2 import service_account
 
-from sheets_sync.backends.base import (CellWrite, Formula, WorkbookChanged, WorkbookError, cell_as_date, cells_equal,
-                                      grid_cell)
-from sheets_sync.backends.google import API_URL_ENV, CREDENTIALS_ENV, SHEETS_SCOPE, GoogleWorkbook, open_google_workbook
+from sheets_sync.backends.base import WorkbookChanged, WorkbookError
+from sheets_sync.core.cells import CellWrite, Formula, cell_as_date, cells_equal, grid_cell
+from sheets_sync.backends.google.workbook import API_URL_ENV, CREDENTIALS_ENV, SHEETS_SCOPE, GoogleWorkbook, open_google_workbook
 from sheets_sync.testing import FakeSheetsServer
 
 FAST_RETRY = {"first_retry_delay": 0.01, "retry_budget_seconds": 10.0}
@@ -305,7 +305,7 @@ def test_unknown_spreadsheet_is_one_sentence(server: FakeSheetsServer, key_file:
 
 
 def test_new_tabs_get_frozen_panes_widths_and_number_formats(server: FakeSheetsServer, key_file: Path) -> None:
-    from sheets_sync.backends.base import TabSpec
+    from sheets_sync.core.cells import TabSpec
 
     sid = server.create_spreadsheet("Tracking", {"Sheet1": [["x"]]}, shared=True)
     workbook = open_workbook(sid, key_file)

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from sheets_sync.backends.base import Formula
-from sheets_sync.ids import ClientLeadIndex, IdMatch, PastedId, ledger_key, split_pasted
+from sheets_sync.core.cells import Formula
+from sheets_sync.core.ids import ClientLeadIndex, IdMatch, PastedId, ledger_key, split_pasted
 
 
 def texts(value: object) -> list[str]:

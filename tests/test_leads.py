@@ -9,7 +9,7 @@ import pytest
 
 from sheets_sync.backends.base import WorkbookError
 from sheets_sync.config import LeadsConfig
-from sheets_sync.leads import read_lead_log
+from sheets_sync.leadlog import read_lead_log
 
 from conftest import LEAD_HEADERS, write_xlsx
 

@@ -15,10 +15,12 @@ from openpyxl import load_workbook
 from openpyxl.cell.rich_text import CellRichText, TextBlock
 from openpyxl.cell.text import InlineFont
 
-from sheets_sync.backends.base import CellWrite, Formula, WorkbookChanged
-from sheets_sync.backends.excel import ExcelWorkbook, prepare_saves
-from sheets_sync import sync as sync_module
-from sheets_sync.backends.google import API_URL_ENV, _Pacer, open_google_workbook
+from sheets_sync.backends.base import WorkbookChanged
+from sheets_sync.core.cells import CellWrite, Formula
+from sheets_sync.backends.excel.saves import prepare_saves
+from sheets_sync.backends.excel.workbook import ExcelWorkbook
+from sheets_sync.run import speed
+from sheets_sync.backends.google.workbook import API_URL_ENV, _Pacer, open_google_workbook
 from sheets_sync.testing import FakeSheetsServer
 
 from conftest import Workspace, write_xlsx
@@ -235,13 +237,13 @@ def test_workbooks_saved_by_worker_processes_equal_those_saved_in_the_run(tmp_pa
         pool = prepare_saves(jobs)
         prepared.extend(workbook.label for workbook, *_ in jobs if workbook._prepared is not None)
         return pool
-    monkeypatch.setattr(sync_module, "prepare_saves", recorded)
+    monkeypatch.setattr(speed, "prepare_saves", recorded)
     in_workers = _workspace_with_clients(tmp_path / "workers")
     _two_runs(in_workers)
     # The tracking workbook needs openpyxl (notes, formulas, new tabs); returns tabs only
     # when a tab is created: their statuses are set in the XML (excel_patch.py).
     assert prepared.count("tracking.xlsx") == 2, prepared
-    monkeypatch.setattr(sync_module, "prepare_saves", lambda jobs: None)
+    monkeypatch.setattr(speed, "prepare_saves", lambda jobs: None)
     in_the_run = _workspace_with_clients(tmp_path / "run")
     _two_runs(in_the_run)
     assert prepared.count("tracking.xlsx") == 2

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sheets_sync import leads as leads_module
+from sheets_sync.leadlog import parse as leads_module
 from sheets_sync.config import LeadsConfig
-from sheets_sync.leads import LeadLog, LeadLogCache, load_lead_log, parse_lead_log, read_lead_log
-from sheets_sync.tracking import Delivered
+from sheets_sync.leadlog import LeadLog, LeadLogCache, load_lead_log, parse_lead_log, read_lead_log
+from sheets_sync.core.project.tracking import Delivered
 
 from conftest import LEAD_HEADERS, Workspace, write_xlsx
 

@@ -18,7 +18,7 @@ from openpyxl import load_workbook
 
 from conftest import Workspace, read_xlsx
 from sheets_sync import load_config, run_sync
-from sheets_sync.backends.base import CellWrite
+from sheets_sync.core.cells import CellWrite
 
 AS_OF = "2024-03-03T10:00"  # a Sunday; weeks end on Sundays in the workspace fixture
 THIS_WEEK = date(2024, 3, 3)

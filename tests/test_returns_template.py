@@ -11,9 +11,9 @@ from openpyxl import load_workbook
 from openpyxl.styles import Protection
 
 from sheets_sync.config import Policy
-from sheets_sync.reasons import REASON_CODES, reason_code
-from sheets_sync.returns_template import new_returns_tab, policy_note, reason_choices, reason_label
-from sheets_sync.starter import blank_workbooks
+from sheets_sync.core.reasons import REASON_CODES, reason_code
+from sheets_sync.core.project.template import new_returns_tab, policy_note, reason_choices, reason_label
+from sheets_sync.commands.init import blank_workbooks
 
 from conftest import Workspace, write_xlsx
 

@@ -44,7 +44,7 @@ from openpyxl import load_workbook
 from test_returns_engine import AS_OF, edit_cells, ledger_rows
 
 from sheets_sync import load_config, run_sync
-from sheets_sync.backends.google import API_URL_ENV, CREDENTIALS_ENV, SHEETS_SCOPE
+from sheets_sync.backends.google.workbook import API_URL_ENV, CREDENTIALS_ENV, SHEETS_SCOPE
 from sheets_sync.testing import Exchange, FakeSheetsServer
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
@@ -598,7 +598,7 @@ def test_report_files_stay_in_their_folder_whatever_a_source_is_called(tmp_path:
 @pytest.mark.parametrize("text", ["=1+1", "+1", "-1", "@SUM(A1)", "\t=1", "\r=1", "\uff1d1", "\uff0b1", "\uff0d1",
                                   "\uff20x"])
 def test_every_formula_trigger_gets_the_apostrophe_in_csv_cells(text: str) -> None:
-    from sheets_sync.returns import csv_safe
+    from sheets_sync.core.project.audit import csv_safe
 
     assert csv_safe(text) == "'" + text
     assert csv_safe("A" + text) == "A" + text and csv_safe("") == ""
@@ -617,7 +617,7 @@ def test_every_formula_trigger_gets_the_apostrophe_in_csv_cells(text: str) -> No
 ])
 def test_the_api_url_may_be_https_or_plain_http_to_a_loopback_host(url: str, root: str,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    from sheets_sync.backends.google import sheets_api_root
+    from sheets_sync.backends.google.workbook import sheets_api_root
 
     monkeypatch.setenv(API_URL_ENV, url)
     assert sheets_api_root() == root
@@ -642,7 +642,7 @@ def test_the_api_url_may_be_https_or_plain_http_to_a_loopback_host(url: str, roo
 ])
 def test_any_other_api_url_is_refused_in_one_sentence_naming_the_variable(url: str, says: str,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    from sheets_sync.backends.google import GoogleApiUrlError, sheets_api_root
+    from sheets_sync.backends.google.workbook import GoogleApiUrlError, sheets_api_root
     from sheets_sync.config import ConfigError
 
     monkeypatch.setenv(API_URL_ENV, url)

@@ -9,8 +9,8 @@ from hypothesis import given, strategies as st
 from openpyxl import load_workbook
 from openpyxl.styles import Font
 
-from sheets_sync.tracking import METRICS, tab_titles, valid_tab_title
-from sheets_sync.weeks import local_date, week_ending
+from sheets_sync.core.project.tracking import METRICS, tab_titles, valid_tab_title
+from sheets_sync.core.weeks import local_date, week_ending
 
 from conftest import Workspace
 

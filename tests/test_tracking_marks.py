@@ -8,10 +8,10 @@ from decimal import Decimal
 
 from openpyxl import load_workbook
 
-from sheets_sync.backends.base import CellWrite
-from sheets_sync.model import Lead
-from sheets_sync.tracking import Refund
-from sheets_sync.tracking_marks import (ACCRUAL_FILL, CASH_FILL, RESTATED_FILL, mark_tracking_writes,
+from sheets_sync.core.cells import CellWrite
+from sheets_sync.core.model import Lead
+from sheets_sync.core.project.tracking import Refund
+from sheets_sync.core.project.marks import (ACCRUAL_FILL, CASH_FILL, RESTATED_FILL, mark_tracking_writes,
                                         restatement_notes)
 
 from conftest import Workspace

@@ -1,0 +1,653 @@
+"""Google Sheets backend: the :class:`~sheets_sync.backends.base.Workbook` protocol on gspread.
+
+It uses gspread's HTTP layer (URLs, error type) and google-auth service-account credentials
+with the ``spreadsheets`` scope only. A sync run costs at most three requests per
+spreadsheet, whatever the number of cells:
+
+1. the first :meth:`GoogleWorkbook.tab_titles` or :meth:`GoogleWorkbook.read` fetches the
+   tab list (titles, sheet ids, grid sizes) once;
+2. each :meth:`GoogleWorkbook.read` is one ``values:batchGet`` for all requested tabs;
+3. each :meth:`GoogleWorkbook.write` is one ``spreadsheets:batchUpdate``: ``addSheet`` for new
+   tabs (with explicit sheet ids, so the same batch can write into them), ``appendDimension``
+   where a grid must grow, and typed ``updateCells`` for every cell (with its note and
+   background colour, if any); a new tab's dropdowns, protected ranges and conditional
+   colours, and charts (``deleteEmbeddedObject`` + ``addChart``) ride in the same batch
+   (see ``google_style.py``). Writing nothing sends nothing.
+
+Reading uses FORMULA rendering with serial-number dates, so formulas come back as their text
+(as :class:`~sheets_sync.backends.base.Formula`), numbers unformatted and dates as serial
+numbers (``base.cell_as_date`` reads them). Sheets' FORMULA rendering shows a text cell as
+its text, so a *text* cell whose text starts with ``=`` cannot be told from a formula there:
+it reads back as ``Formula``. Writing is exact: ``str`` always goes as ``stringValue`` (text,
+never parsed), ``Formula`` as ``formulaValue``.
+
+Growing a grid uses ``appendDimension`` (relative) rather than setting an absolute
+``rowCount``: if a person inserted rows after this run read the tab list, an absolute size
+would cut their bottom rows off, while a repeated append only leaves blank rows.
+
+Writes wait for their turn under Google's per-minute write quota (:data:`WRITES_PER_MINUTE`,
+shared by every spreadsheet opened with the same key), so a run of hundreds of spreadsheets
+is paced rather than refused. Every request is retried, within ``retry_budget_seconds``, on
+408, 429 (another program using the quota), 5xx (JSON body or not) and connection errors,
+with exponential back-off and jitter, honouring ``Retry-After``; the last try comes at the
+end of the budget, so the default budget of a minute outlasts a quota window. Retrying is
+safe because every cell is set at an explicit position (no appends of rows).
+
+``SHEETS_SYNC_GOOGLE_API_URL`` (a base URL such as ``http://127.0.0.1:8123``) sends all
+Sheets API traffic there instead of ``https://sheets.googleapis.com``; tests point it at
+:class:`sheets_sync.testing.FakeSheetsServer`. Every request carries the service account's
+bearer token, so the URL must be ``https://``, or ``http://`` to a loopback host only
+(``localhost``, ``127.0.0.0/8``, ``::1``): see :func:`sheets_api_root`.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import ipaddress
+import os
+import random
+import re
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import requests
+from google.auth.exceptions import RefreshError, TransportError
+from google.oauth2.service_account import Credentials
+from gspread.exceptions import APIError
+from gspread.http_client import HTTPClient
+
+from sheets_sync.backends.base import WorkbookChanged, WorkbookError
+from sheets_sync.core.cells import (CellValue, CellWrite, Formula, Grid, LineChart, TabSpec, date_serial,
+                                    tab_spec)
+from sheets_sync.backends.google import verify
+from sheets_sync.backends.google.style import chart_extent, chart_requests, decorated_cell_data, tab_requests
+from sheets_sync.config import ConfigError
+
+SHEETS_SCOPE = "https://www.googleapis.com/auth/spreadsheets"
+API_URL_ENV = "SHEETS_SYNC_GOOGLE_API_URL"
+CREDENTIALS_ENV = "GOOGLE_APPLICATION_CREDENTIALS"
+GOOGLE_SHEETS_ROOT = "https://sheets.googleapis.com"
+NEW_TAB_ROWS = 1000  # what Google gives a new tab; a new tab is at least this big
+NEW_TAB_COLUMNS = 26
+PIXELS_PER_CHARACTER = 7.5  # Sheets sizes columns in pixels; the engine's widths are in characters
+CONNECT_TIMEOUT_SECONDS = 10.0
+WRITES_PER_MINUTE = 60
+"""Google's default Sheets quota of write requests per minute per user (here: the service
+account), across all its spreadsheets. Writes are paced under it rather than refused."""
+
+_TAB_FIELDS = "sheets.properties(sheetId,title,gridProperties(rowCount,columnCount)),sheets.charts.chartId"
+_VALUE_FIELDS = "userEnteredValue"
+_VALUE_AND_FORMAT_FIELDS = "userEnteredValue,userEnteredFormat.numberFormat"
+_URL_ID = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
+_BARE_ID = re.compile(r"[A-Za-z0-9_-]+")
+
+_Result = TypeVar("_Result")
+
+
+def spreadsheet_id_from(spreadsheet: str) -> str:
+    """The id of ``spreadsheet``, given as an id or as a Google Sheets URL."""
+    text = spreadsheet.strip()
+    if match := _URL_ID.search(text):
+        return match.group(1)
+    if _BARE_ID.fullmatch(text):
+        return text
+    raise WorkbookError(f"{spreadsheet!r} is neither a Google spreadsheet id nor a Google Sheets URL.")
+
+
+class GoogleApiUrlError(WorkbookError, ConfigError):
+    """``SHEETS_SYNC_GOOGLE_API_URL`` is not a URL the service account's token may be sent to.
+
+    A :class:`WorkbookError`, so that where a Google spreadsheet is opened it fails like any
+    unreachable source, with its one sentence and no request sent; and a :class:`ConfigError`
+    (a setting of the operator's, not a fault of the spreadsheet), for callers that check
+    :func:`sheets_api_root` before a run.
+    """
+
+
+def _is_loopback(host: str) -> bool:
+    """``localhost``, an address in ``127.0.0.0/8`` or ``::1``; no other name (a name is
+    resolved by DNS, which can send it anywhere)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def sheets_api_root() -> str:
+    """Where Sheets API calls go: ``https://sheets.googleapis.com``, or the base URL in
+    ``SHEETS_SYNC_GOOGLE_API_URL`` (e.g. a local test server).
+
+    Every call carries the service account's bearer token, so the URL must be ``https://``,
+    or plain ``http://`` to a loopback host (``localhost``, ``127.0.0.0/8``, ``::1``); no
+    user name or password, query or fragment. Raises :class:`GoogleApiUrlError` otherwise.
+    The message names the variable and the host, never the whole URL (it might hold a secret).
+    """
+    text = os.environ.get(API_URL_ENV, "").strip()
+    if not text:
+        return GOOGLE_SHEETS_ROOT
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number from 0 to 65535
+    except ValueError:  # that, or an unclosed [ of an IPv6 address
+        parts = None
+    scheme, host = (parts.scheme.lower(), parts.hostname or "") if parts else ("", "")
+    if (parts is None or scheme not in ("http", "https") or not host or "@" in parts.netloc or parts.query
+            or parts.fragment or any(char.isspace() or char == "\\" or not char.isprintable() for char in text)):
+        raise GoogleApiUrlError(f"{API_URL_ENV} is not a base URL like https://sheets.example.com or "
+                                "http://127.0.0.1:8123 (a scheme and a host; no user name, query or fragment).")
+    if scheme == "http" and not _is_loopback(host):
+        shown = f"[{host}]" if ":" in host else host
+        raise GoogleApiUrlError(f"{API_URL_ENV} names http://{shown}, which would send the service account's token "
+                                "unencrypted: use https://, or http:// only for localhost, 127.0.0.0/8 or ::1.")
+    return text.rstrip("/")
+
+
+def open_google_workbook(
+    spreadsheet: str,
+    credentials_file: Path | None,
+    *,
+    retry_budget_seconds: float = 60.0,
+    first_retry_delay: float = 1.0,
+    writes_per_minute: int = WRITES_PER_MINUTE,
+) -> GoogleWorkbook:
+    """Open a Google spreadsheet (id or URL) with a service-account key; makes no request yet.
+
+    ``credentials_file`` None falls back to ``GOOGLE_APPLICATION_CREDENTIALS``.
+    ``first_retry_delay`` is the first back-off step; it doubles up to 32 seconds.
+    ``writes_per_minute`` paces the writes of every spreadsheet opened with the same key.
+    """
+    spreadsheet_id = spreadsheet_id_from(spreadsheet)
+    api_root = sheets_api_root()  # before anything can send the token
+    key_file = credentials_file or os.environ.get(CREDENTIALS_ENV)
+    if not key_file:
+        raise WorkbookError(
+            "No Google service-account key is configured: set `google.credentials` in the config "
+            f"(or the {CREDENTIALS_ENV} environment variable) to the key file's path."
+        )
+    credentials = _load_credentials(Path(key_file))
+    retry = _RetryPolicy(budget_seconds=retry_budget_seconds, first_delay=first_retry_delay)
+    pacer = _write_pacer(api_root, credentials.service_account_email, writes_per_minute)
+    client = _SheetsHTTPClient(credentials, api_root, retry, pacer)
+    return GoogleWorkbook(spreadsheet_id, client, credentials.service_account_email, Path(key_file))
+
+
+_parsed_keys: dict[tuple[str, int, int], Credentials] = {}
+"""Key file (path, modification time, size) -> its credentials. Parsing a private key takes
+about 0.15 s, and a run opens every spreadsheet with the same key."""
+
+
+def _load_credentials(key_file: Path) -> Credentials:
+    if not key_file.is_file():
+        raise WorkbookError(
+            f"The Google service-account key file {key_file} does not exist: "
+            "set `google.credentials` to the key file's path."
+        )
+    status = key_file.stat()
+    parsed_key = (str(key_file.resolve()), status.st_mtime_ns, status.st_size)
+    try:
+        if parsed_key not in _parsed_keys:
+            _parsed_keys[parsed_key] = Credentials.from_service_account_file(str(key_file), scopes=[SHEETS_SCOPE])
+        # A copy of its own (its own token), sharing the parsed private key.
+        return _parsed_keys[parsed_key].with_scopes([SHEETS_SCOPE])
+    except (ValueError, KeyError):  # the library's message may quote the file; never echo key material
+        raise WorkbookError(
+            f"{key_file} is not a Google service-account key (JSON with client_email, private_key and "
+            "token_uri): create a key for the service account in the Google Cloud console and set "
+            "`google.credentials` to it."
+        ) from None
+
+
+# --------------------------------------------------------------------------- HTTP with bounded retry
+
+
+@dataclass(frozen=True)
+class _RetryPolicy:
+    budget_seconds: float
+    first_delay: float
+    max_delay: float = 32.0
+
+    def backoff(self, attempt: int) -> float:
+        """Exponential back-off with jitter, so parallel runs do not retry in step."""
+        return min(self.max_delay, self.first_delay * 2**attempt) * random.uniform(0.5, 1.0)
+
+
+class _Pacer:
+    """At most ``limit`` requests in any ``window_seconds``: a request waits for its turn
+    instead of being refused (429) and backing off. A request counts from when its answer
+    came, by which time the server has counted it, so the two windows never disagree."""
+
+    def __init__(self, limit: int, window_seconds: float = 60.0) -> None:
+        self.limit = limit
+        self.window_seconds = window_seconds
+        self._answered: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        with self._lock:  # one paced request at a time, so the count is exact
+            while len(self._answered) >= self.limit:
+                wait = self._answered[0] + self.window_seconds - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                else:
+                    self._answered.popleft()
+            try:
+                yield
+            finally:
+                self._answered.append(time.monotonic())
+
+
+_pacers: dict[tuple[str, str, int], _Pacer] = {}
+_pacers_lock = threading.Lock()
+
+
+def _write_pacer(api_root: str, account: str, writes_per_minute: int) -> _Pacer:
+    """The pacer of one service account's writes: Google's quota counts them across every
+    spreadsheet, so all the workbooks a run opens with that key share it."""
+    with _pacers_lock:
+        return _pacers.setdefault((api_root, account, writes_per_minute), _Pacer(writes_per_minute))
+
+
+class _RetryBudgetExhausted(Exception):
+    """Google kept failing transiently until the retry budget ran out; args[0] says how."""
+
+
+def _is_transient(status: int) -> bool:
+    return status in (408, 429) or status >= 500
+
+
+def _retry_after_seconds(response: requests.Response) -> float | None:
+    """The server's ``Retry-After`` (seconds or an HTTP date), if it sent a usable one."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (moment - datetime.now(timezone.utc)).total_seconds())
+
+
+class _SheetsHTTPClient(HTTPClient):
+    """gspread's HTTP client, sending Sheets calls to ``api_root`` and retrying transient failures.
+
+    gspread's own BackOffHTTPClient is not used: it retries only JSON errors, ignores
+    Retry-After and never gives up.
+    """
+
+    def __init__(self, credentials: Credentials, api_root: str, retry: _RetryPolicy, write_pacer: _Pacer) -> None:
+        super().__init__(credentials)
+        self._api_root = api_root
+        self.retry = retry
+        self._write_pacer = write_pacer
+
+    def request(
+        self,
+        method: str,
+        endpoint: str,
+        params: Any = None,
+        data: bytes | None = None,
+        json: Mapping[str, Any] | None = None,
+        files: Any = None,
+        headers: Any = None,
+    ) -> requests.Response:
+        if endpoint.startswith(GOOGLE_SHEETS_ROOT):
+            endpoint = self._api_root + endpoint.removeprefix(GOOGLE_SHEETS_ROOT)
+        deadline = time.monotonic() + self.retry.budget_seconds
+        attempt = 0
+        while True:
+            # A hung answer must not outlive the budget either.
+            remaining = max(1.0, deadline - time.monotonic())
+            self.timeout = (min(CONNECT_TIMEOUT_SECONDS, remaining), remaining)
+            try:
+                with self._write_pacer.turn() if method.upper() != "GET" else nullcontext():
+                    return super().request(method, endpoint, params=params, data=data, json=json, files=files,
+                                           headers=headers)
+            except APIError as error:
+                status = error.response.status_code
+                if not _is_transient(status):
+                    raise
+                failure = f"HTTP {status}"
+                wait = _retry_after_seconds(error.response)
+            except (requests.ConnectionError, requests.Timeout, TransportError) as error:
+                failure = type(error).__name__
+                wait = None
+            remaining = deadline - time.monotonic()
+            if wait is None:
+                # Our own back-off never outlasts the budget: the last try comes at its end, so
+                # a budget as long as Google's quota minute outlasts any quota refusal.
+                wait = min(self.retry.backoff(attempt), max(remaining, 0.0))
+            if remaining <= 0 or wait > remaining:  # the server's Retry-After is past the budget
+                raise _RetryBudgetExhausted(failure)
+            time.sleep(wait)
+            attempt += 1
+
+
+# --------------------------------------------------------------------------- the workbook
+
+
+@dataclass(frozen=True)
+class _Tab:
+    sheet_id: int
+    rows: int
+    columns: int
+    charts: tuple[int, ...] = ()
+
+
+@dataclass
+class _Block:
+    """Cells of one tab forming a rectangle, sent as one ``updateCells``."""
+
+    tab: str
+    first_row: int
+    first_col: int
+    fields: str
+    rows: list[list[dict[str, Any]]] = field(default_factory=list)
+
+
+class GoogleWorkbook:
+    """One Google spreadsheet for one sync run; see the module docstring for the request budget."""
+
+    def __init__(
+        self, spreadsheet_id: str, client: _SheetsHTTPClient, service_account_email: str, key_file: Path
+    ) -> None:
+        self.label = spreadsheet_id
+        self._client = client
+        self._service_account_email = service_account_email
+        self._key_file = key_file
+        self._tabs: dict[str, _Tab] | None = None
+        self._read_grids: dict[str, Grid] = {}
+        self._prefetched: dict[str, Grid] = {}  # tabs an undo already read (see _undo)
+
+    def tab_titles(self) -> list[str]:
+        return list(self._tab_index())
+
+    def read(self, tabs: Sequence[str]) -> dict[str, Grid]:
+        index = self._tab_index()
+        wanted = [title for title in dict.fromkeys(tabs) if title in index]
+        ready = {title: self._prefetched.pop(title) for title in wanted if title in self._prefetched}
+        wanted = [title for title in wanted if title not in ready]
+        if not wanted:
+            self._read_grids.update(ready)
+            return ready
+        params = {"majorDimension": "ROWS", "valueRenderOption": "FORMULA", "dateTimeRenderOption": "SERIAL_NUMBER"}
+        answer = self._call(lambda: self._client.values_batch_get(self.label, [_quoted(t) for t in wanted], params))
+        value_ranges = answer.get("valueRanges", [])
+        grids = {title: _grid(value_range.get("values", [])) for title, value_range in zip(wanted, value_ranges)}
+        grids.update(ready)
+        self._read_grids.update(grids)  # what a write checks its rows against
+        return grids
+
+    def write(self, writes: Sequence[CellWrite], new_tabs: Sequence[str | TabSpec] = (),
+              charts: Sequence[LineChart] = ()) -> None:
+        if not writes and not new_tabs and not charts:
+            return
+        index = self._tab_index()
+        added = list({spec.title: spec for spec in map(tab_spec, new_tabs) if spec.title not in index}.values())
+        if not writes and not added and not charts:
+            return
+        # the last write of a cell wins
+        cells = {(write.tab, write.row, write.col): write for write in writes}
+        unknown = sorted({tab for tab, _, _ in cells} - set(index) - {spec.title for spec in added}
+                         | {chart.tab for chart in charts} - set(index) - {spec.title for spec in added})
+        if unknown:
+            raise WorkbookError(f"Spreadsheet {self.label} has no tab named {unknown[0]!r} to write to.")
+        extent = _extent(cells)
+        for tab, (rows, columns) in chart_extent(charts).items():
+            extent[tab] = (max(rows, extent.get(tab, (0, 0))[0]), max(columns, extent.get(tab, (0, 0))[1]))
+        batch, planned = _grid_requests(index, added, extent)
+        for spec in added:
+            batch.extend(tab_requests(spec, planned[spec.title].sheet_id, self._service_account_email))
+        batch.extend(_update_cells_requests(cells, planned))
+        chart_batch, placed = chart_requests(charts, {title: (tab.sheet_id, tab.charts) for title, tab in planned.items()})
+        batch.extend(chart_batch)
+        # The same request answers with the written rows as they are after it (google_verify.py).
+        spans = verify.rows_to_check(cells, self._read_grids)
+        answer = self._call(lambda: self._verified_batch_update(verify.verified_body(batch, spans)))
+        self._tabs = {title: replace(tab, charts=placed.get(title, tab.charts)) for title, tab in planned.items()}
+        for title, (rows, columns) in verify.grid_sizes(answer).items():
+            if title in self._tabs:
+                self._tabs[title] = replace(self._tabs[title], rows=rows, columns=columns)
+        moved = verify.first_change(self._read_grids, cells, spans, answer)
+        undo = verify.undo_writes(self._read_grids, cells, spans, answer) if moved is not None else {}
+        for title in spans:  # read again before another checked write
+            self._read_grids.pop(title, None)
+        if moved is not None:
+            if undo:
+                self._undo(undo, list(spans))
+            raise WorkbookChanged(f"Someone changed spreadsheet {self.label} (at {moved}) while sheets-sync wrote it; "
+                                  "its cells are planned again on what it holds now.", written=True)
+
+    def _undo(self, undo: Mapping[tuple[str, int, int], CellValue], tabs: list[str]) -> None:
+        """Put back what this run's last batch overwrote on rows that had moved under it; the
+        same request answers with those tabs whole, which the next read returns (so undoing
+        and reading again cost one request)."""
+        restore = {key: CellWrite(key[0], key[1], key[2], value) for key, value in undo.items()}
+        body = {"requests": _update_cells_requests(restore, self._tabs), "includeSpreadsheetInResponse": True,
+                "responseIncludeGridData": True, "responseRanges": [_quoted(tab) for tab in tabs]}
+        answer = self._call(lambda: verify.batch_update(self._client, self.label, body))
+        # Tabs the batch did not write are as good as when read: checked writes to them still
+        # compare with that read.
+        self._prefetched.update({**self._read_grids, **verify.grids_from_answer(answer)})
+
+    def _verified_batch_update(self, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return verify.batch_update(self._client, self.label, body)
+        except APIError as error:
+            message = str(error.error.get("message", ""))
+            if error.response.status_code == 400 and any(part in message for part in verify.GRID_MOVED):
+                self._tabs = None  # listed again by the next read
+                raise WorkbookChanged(f"Tabs of spreadsheet {self.label} changed while sheets-sync worked on it "
+                                      "(nothing was written); its cells are planned again.", written=False) from None
+            raise
+
+    def _tab_index(self) -> dict[str, _Tab]:
+        if self._tabs is None:
+            metadata = self._call(lambda: self._client.fetch_sheet_metadata(self.label, {"fields": _TAB_FIELDS}))
+            self._tabs = {
+                sheet["properties"]["title"]: _Tab(
+                    sheet["properties"].get("sheetId", 0),
+                    sheet["properties"]["gridProperties"].get("rowCount", 0),
+                    sheet["properties"]["gridProperties"].get("columnCount", 0),
+                    tuple(chart["chartId"] for chart in sheet.get("charts", []) if "chartId" in chart),
+                )
+                for sheet in metadata.get("sheets", [])
+                if "gridProperties" in sheet["properties"]  # charts and data-source sheets hold no cells
+            }
+        return self._tabs
+
+    def _call(self, action: Callable[[], _Result]) -> _Result:
+        """Run one API call, turning every failure into a one-sentence WorkbookError."""
+        try:
+            return action()
+        except APIError as error:
+            raise self._refusal(error) from error
+        except _RetryBudgetExhausted as error:
+            raise WorkbookError(
+                f"Google Sheets kept failing for spreadsheet {self.label} ({error.args[0]}) and sheets-sync "
+                f"gave up after {self._client.retry.budget_seconds:g} seconds of retrying: try again later."
+            ) from error
+        except RefreshError as error:
+            raise WorkbookError(
+                f"Google refused to log in with the service-account key {self._key_file} "
+                f"({error.args[0] if error.args else 'no reason given'}): check that the key is current."
+            ) from error
+
+    def _refusal(self, error: APIError) -> WorkbookError:
+        status = error.response.status_code
+        message = str(error.error.get("message", "")).strip()
+        account = self._service_account_email
+        if status == 403 and ("has not been used" in message or "is disabled" in message):
+            return WorkbookError(
+                f"The Google Sheets API is not enabled for the project of {account}: "
+                "enable it in the Google Cloud console, then run again."
+            )
+        if status == 403:
+            return WorkbookError(
+                f"Spreadsheet {self.label} is not shared with {account}: "
+                "open it in Google Sheets, Share, and add that email as Editor."
+            )
+        if status == 404:
+            return WorkbookError(
+                f"Spreadsheet {self.label} was not found: check its id or URL in the config, and that it is "
+                f"shared with {account} as Editor."
+            )
+        return WorkbookError(f"Google Sheets refused a request on spreadsheet {self.label}: HTTP {status} {message}")
+
+
+def _extent(cells: Mapping[tuple[str, int, int], object]) -> dict[str, tuple[int, int]]:
+    """The last row and column written in each tab."""
+    extent: dict[str, tuple[int, int]] = {}
+    for tab, row, col in cells:
+        rows, columns = extent.get(tab, (0, 0))
+        extent[tab] = (max(rows, row), max(columns, col))
+    return extent
+
+
+def _grid_requests(
+    index: Mapping[str, _Tab], added: Sequence[TabSpec], extent: Mapping[str, tuple[int, int]]
+) -> tuple[list[dict[str, Any]], dict[str, _Tab]]:
+    """Requests that add the new tabs (frozen panes, column widths) and grow the grids to fit
+    ``extent``; the tabs afterwards."""
+    batch: list[dict[str, Any]] = []
+    planned = dict(index)
+    used_ids = {tab.sheet_id for tab in index.values()}
+    for spec in added:
+        sheet_id = _new_sheet_id(used_ids)
+        used_ids.add(sheet_id)
+        rows, columns = extent.get(spec.title, (0, 0))
+        planned[spec.title] = _Tab(sheet_id, max(NEW_TAB_ROWS, rows), max(NEW_TAB_COLUMNS, columns))
+        grid = {"rowCount": planned[spec.title].rows, "columnCount": planned[spec.title].columns,
+                "frozenRowCount": spec.frozen_rows, "frozenColumnCount": spec.frozen_columns}
+        batch.append({"addSheet": {"properties": {"sheetId": sheet_id, "title": spec.title, "gridProperties": grid}}})
+        batch.extend(
+            {"updateDimensionProperties": {
+                "range": {"sheetId": sheet_id, "dimension": "COLUMNS", "startIndex": column - 1, "endIndex": column},
+                "properties": {"pixelSize": round(width * PIXELS_PER_CHARACTER)}, "fields": "pixelSize"}}
+            for column, width in spec.column_widths)
+    for title, tab in index.items():
+        rows, columns = extent.get(title, (0, 0))
+        for dimension, missing in (("ROWS", rows - tab.rows), ("COLUMNS", columns - tab.columns)):
+            if missing > 0:
+                batch.append({"appendDimension": {"sheetId": tab.sheet_id, "dimension": dimension, "length": missing}})
+        planned[title] = _Tab(tab.sheet_id, max(tab.rows, rows), max(tab.columns, columns), tab.charts)
+    return batch, planned
+
+
+def _quoted(title: str) -> str:
+    return "'" + title.replace("'", "''") + "'"
+
+
+def _new_sheet_id(used: set[int]) -> int:
+    while True:
+        candidate = secrets.randbelow(2**31 - 2) + 1
+        if candidate not in used:
+            return candidate
+
+
+def _grid(rows: list[list[Any]]) -> Grid:
+    return [[_cell_value(value) for value in row] for row in rows]
+
+
+def _cell_value(value: Any) -> CellValue:
+    """A FORMULA-rendered value as a base.CellValue (see the module docstring on text with '=')."""
+    if value == "":
+        return None
+    if isinstance(value, str) and value.startswith("="):
+        return Formula(value)
+    return value
+
+
+def _number_format(pattern: str) -> dict[str, str]:
+    """A Sheets NumberFormat for a pattern Excel and Sheets share."""
+    if "%" in pattern:
+        kind = "PERCENT"
+    elif "y" in pattern:
+        kind = "DATE_TIME" if "h" in pattern else "DATE"
+    else:
+        kind = "NUMBER"
+    return {"type": kind, "pattern": pattern}
+
+
+def _cell_data(value: CellValue, number_format: str | None) -> tuple[dict[str, Any], str]:
+    """The CellData for ``value`` and the fields it sets; an explicit format wins."""
+    data, fields = _value_data(value)
+    if number_format is not None:
+        data = {**data, "userEnteredFormat": {"numberFormat": _number_format(number_format)}}
+        fields = _VALUE_AND_FORMAT_FIELDS
+    return data, fields
+
+
+def _value_data(value: CellValue) -> tuple[dict[str, Any], str]:
+    """The CellData for ``value`` and the fields it sets (number formats only for dates)."""
+    if value is None or value == "":
+        return {}, _VALUE_FIELDS  # listed in the mask but absent: the value is cleared
+    if isinstance(value, Formula):
+        return {"userEnteredValue": {"formulaValue": str(value)}}, _VALUE_FIELDS
+    if isinstance(value, str):
+        return {"userEnteredValue": {"stringValue": value}}, _VALUE_FIELDS
+    if isinstance(value, bool):
+        return {"userEnteredValue": {"boolValue": value}}, _VALUE_FIELDS
+    if isinstance(value, (date, datetime)):
+        kind, pattern = ("DATE_TIME", "yyyy-mm-dd hh:mm:ss") if isinstance(value, datetime) else ("DATE", "yyyy-mm-dd")
+        return (
+            {"userEnteredValue": {"numberValue": date_serial(value)},
+             "userEnteredFormat": {"numberFormat": {"type": kind, "pattern": pattern}}},
+            _VALUE_AND_FORMAT_FIELDS,
+        )
+    if isinstance(value, (int, float, Decimal)):
+        # Sheets keeps doubles; a Decimal of cents survives the trip through float exactly.
+        return {"userEnteredValue": {"numberValue": float(value) if isinstance(value, Decimal) else value}}, _VALUE_FIELDS
+    raise TypeError(f"cannot write a {type(value).__name__} to Google Sheets")
+
+
+def _update_cells_requests(cells: Mapping[tuple[str, int, int], CellWrite], tabs: Mapping[str, _Tab]) -> list[dict]:
+    """One ``updateCells`` per rectangle of cells that share a tab and a field mask.
+
+    Runs of adjacent cells in a row are joined, then runs of the same columns in consecutive
+    rows; a gap never becomes part of a request, so cells not written stay untouched.
+    """
+    runs: list[_Block] = []
+    for (tab, row, col), write in sorted(cells.items(), key=lambda item: item[0]):
+        data, fields = decorated_cell_data(*_cell_data(write.value, write.number_format), write)
+        last = runs[-1] if runs else None
+        if (last is not None and (last.tab, last.first_row, last.fields) == (tab, row, fields)
+                and last.first_col + len(last.rows[0]) == col):
+            last.rows[0].append(data)
+        else:
+            runs.append(_Block(tab, row, col, fields, [[data]]))
+    blocks: list[_Block] = []
+    open_blocks: dict[tuple[str, int, int, str], _Block] = {}
+    for run in runs:
+        key = (run.tab, run.first_col, len(run.rows[0]), run.fields)
+        block = open_blocks.get(key)
+        if block is not None and block.first_row + len(block.rows) == run.first_row:
+            block.rows.append(run.rows[0])
+        else:
+            open_blocks[key] = run
+            blocks.append(run)
+    return [
+        {"updateCells": {
+            "start": {"sheetId": tabs[block.tab].sheet_id, "rowIndex": block.first_row - 1,
+                      "columnIndex": block.first_col - 1},
+            "rows": [{"values": values} for values in block.rows],
+            "fields": block.fields,
+        }}
+        for block in blocks
+    ]

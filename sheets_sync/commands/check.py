@@ -1,0 +1,76 @@
+"""``sheets-sync check``: reach every source the config names, read only."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+
+from sheets_sync.backends.base import WorkbookError
+from sheets_sync.core.cells import cell_text
+from sheets_sync.backends.excel.workbook import read_only_on_disk
+from sheets_sync.config import Config
+from sheets_sync.backends.open import open_workbook
+from sheets_sync.leadlog import workspace_lead_log
+from sheets_sync.store.ledger_sqlite import LedgerError, read_entries
+from sheets_sync.core.project.returns import ENGINE_COLUMNS
+from sheets_sync.core.project.table import TabError, table_layout
+
+
+def reach_everything(config: Config) -> list[tuple[str, str | None]]:
+    """One (source, problem or None) per source, in config order; nothing is written."""
+    results: list[tuple[str, str | None]] = []
+    try:
+        log = workspace_lead_log(config)
+        note = f" ({len(log.problems)} rows left out)" if log.problems else ""
+        results.append((f"lead log {config.leads.describe()}: {len(log)} leads{note}", None))
+    except WorkbookError as error:
+        results.append((f"lead log {config.leads.describe()}", str(error)))
+    tracking = config.tracking
+    if tracking.excel is not None and not tracking.excel.exists():
+        results.append((f"tracking {tracking.excel.name}", None) if tracking.excel.parent.is_dir() else
+                       (f"tracking {tracking.excel}", "its folder does not exist (key 'tracking.excel')"))
+    else:
+        results.append(_reach(config, "tracking", tracking.excel, tracking.google, None))
+    if tracking.excel is not None and config.audit_csv.is_dir():
+        results.append((f"audit log {config.audit_csv.name}", f"{config.audit_csv} is a folder, not a file; "
+                                                               "move it away so runs can write the audit log"))
+    results.append(_reach_ledger(config))
+    for name, client in config.clients.items():
+        results.append(_reach(config, f"{name} returns", client.returns.excel, client.returns.google,
+                              client.returns.tab or "Returns"))
+    return results
+
+
+def _reach(config: Config, what: str, excel, google, tab: str | None) -> tuple[str, str | None]:
+    try:
+        with ExitStack() as stack:
+            workbook = open_workbook(config, excel, google)
+            if hasattr(workbook, "__enter__"):
+                stack.enter_context(workbook)
+            label = f"{what} {workbook.label}"
+            if tab is None:
+                workbook.tab_titles()
+            else:
+                grid = workbook.read([tab]).get(tab)
+                if grid is None:
+                    label += f" (no tab {tab!r} yet; the first run adds it)"
+                elif not grid or not any(cell_text(cell) for cell in grid[0]):
+                    label += f" (tab {tab!r} has no header row yet; the first run adds it)"
+                else:
+                    table_layout(grid, ("Lead ID", "Reason"), ENGINE_COLUMNS, tab)
+            if excel is not None and read_only_on_disk(excel):
+                return what, (f"{workbook.label} is read-only on disk: a run can read it but not write to it; "
+                              "make it writable")
+            return label, None
+    except (WorkbookError, TabError) as error:
+        return what, str(error)
+
+
+def _reach_ledger(config: Config) -> tuple[str, str | None]:
+    path = config.ledger.path
+    if not path.exists():
+        return f"ledger {path.name} (the first run creates it)", None
+    try:
+        entries = read_entries(path)
+    except LedgerError as error:
+        return f"ledger {path.name}", str(error)
+    return f"ledger {path.name}: {len(entries)} entries", None

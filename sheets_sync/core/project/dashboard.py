@@ -1,0 +1,273 @@
+"""The ``Dashboard`` tab of the tracking workbook: a projection like the other tabs.
+
+Pure: from the weekly figures the tracking tabs show, the lead log and the ledger, it
+computes every cell the tab should hold, compares them with what it holds, and returns the
+cells that differ. The whole tab is the engine's; anything else typed there is cleared.
+
+Layout (fixed, so cells only change when numbers do)::
+
+    A1         title
+    A2:F21     line chart "Refund rate by week" (one line per group)
+    A23:F…     Totals per group | Clients closest to their cap | Top return reasons |
+               Returns by source (one table under the other, a blank row between)
+    H23:…      the chart's data: "Week ending" and one column per group, one row per week,
+               the last 26 weeks at most (from the first week with leads)
+
+The chart is placed when the tab is created and placed again (the old one removed, in the
+same write) whenever its data block changes shape: a group appears, or the block gains a
+week row while it is shorter than 26 weeks. A chart over a block sized in advance would
+either draw empty lines for groups that do not exist yet or miss new ones; replacing it is
+as cheap as writing the cells (Excel rewrites the file anyway, Google takes it in the same
+batchUpdate), and a run whose block has the same shape places nothing.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+from sheets_sync.core.cells import CellValue, CellWrite, Grid, LineChart, TabSpec, cell_as_date, cells_equal, grid_cell
+from sheets_sync.config import Config
+from sheets_sync.core.model import APPROVED, LedgerEntry
+from sheets_sync.core.money import ZERO
+from sheets_sync.core.reasons import reason_code
+from sheets_sync.core.project.tracking import GroupKey, Refund, WeekFigures
+from sheets_sync.core.weeks import local_date, week_ending
+
+DASHBOARD_TAB = "Dashboard"
+CHART_WEEKS = 26
+TITLE_ROW, CHART_ROW = 1, 2
+TABLES_ROW = 23
+BLOCK_COLUMN = 8  # H
+TOP_ROWS = 10
+COUNT, MONEY, PERCENT, DATE = "#,##0", "#,##0.00", "0.0%", "yyyy-mm-dd"
+TITLE_FILL, HEADER_FILL = "D9E1F2", "EDEDED"
+NO_SOURCE = "(no source)"
+DASHBOARD_TAB_SPEC = TabSpec(DASHBOARD_TAB, frozen_rows=0, column_widths=(
+    (1, 30), (2, 14), (3, 16), (4, 14), (5, 13), (6, 14), (7, 3), (8, 13)), default_width=13)
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    title: str
+    header: tuple[str, ...]
+    formats: tuple[str | None, ...]
+    rows: tuple[tuple[CellValue, ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Dashboard:
+    """What the tab shows: the weekly refund rates behind the chart, and four tables."""
+
+    weeks: tuple[date, ...]
+    groups: tuple[str, ...]
+    rates: tuple[tuple[float | None, ...], ...]
+    """One row per week, one refund rate (or None: no leads) per group."""
+    tables: tuple[Table, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardPlan:
+    writes: list[CellWrite]
+    charts: list[LineChart]
+    """Empty unless the chart must be placed (again)."""
+
+
+def _rate(part: int | Decimal, whole: int | Decimal) -> float | None:
+    return round(float(part) / float(whole), 4) if whole else None
+
+
+@dataclass(frozen=True, slots=True)
+class LeadSummary:
+    """What the dashboard needs of the lead log."""
+
+    last_day: date | None
+    by_source: Counter
+    """Leads per source, ``(no source)`` for none."""
+    client_days: dict[str, list[date]]
+    """Sorted delivery dates of each configured client's leads."""
+
+
+def build_dashboard(figures: Mapping[GroupKey, Mapping[date, WeekFigures]], titles: Mapping[GroupKey, str],
+                    summary: LeadSummary, refunds: Sequence[Refund], entries: Sequence[LedgerEntry],
+                    config: Config) -> Dashboard:
+    """Every number of the Dashboard tab. ``figures`` are the tracking tabs' weekly figures,
+    ``titles`` their tab titles.
+
+    It is drawn as of the latest day the data speaks of (a delivery or a decision, in
+    workspace time), not as of the run, so that a run with nothing new writes nothing,
+    whenever it runs."""
+    decided = max((local_date(entry.decided_at, config.zone) for entry in entries), default=None)
+    today = max((day for day in (summary.last_day, decided) if day is not None), default=None)
+    groups = sorted(titles, key=lambda key: titles[key])
+    first_week = min((week for key in groups for week, figure in figures.get(key, {}).items() if figure.delivered),
+                     default=None)
+    weeks: list[date] = []
+    if first_week is not None and today is not None:
+        this_week = week_ending(today, config.week_end_weekday)
+        start = max(first_week, this_week - timedelta(weeks=CHART_WEEKS - 1))
+        weeks = [start + timedelta(weeks=offset) for offset in range((this_week - start).days // 7 + 1)]
+    rates = tuple(tuple(_week_rate(figures.get(key, {}).get(week)) for key in groups) for week in weeks)
+
+    totals = []
+    every = WeekFigures()
+    for key in groups:
+        total = WeekFigures()
+        for figure in figures.get(key, {}).values():
+            for summed in (total, every):
+                summed.delivered += figure.delivered
+                summed.gross_revenue += figure.gross_revenue
+                summed.refunded_leads += figure.refunded_leads
+                summed.refunds += figure.refunds
+        totals.append((titles[key], total))
+    totals.append(("All groups", every))
+    tables = (
+        Table("Totals per group (all weeks, accrual)",
+              ("Group", "Leads", "Gross revenue", "Refunds", "Refund rate", "Net revenue"),
+              (None, COUNT, MONEY, MONEY, PERCENT, MONEY),
+              tuple((name, total.delivered, total.gross_revenue, total.refunds,
+                     _rate(total.refunded_leads, total.delivered), total.gross_revenue - total.refunds)
+                    for name, total in totals)),
+        _cap_table(summary, refunds, config, today),
+        _reason_table(entries, config),
+        _source_table(summary, refunds),
+    )
+    return Dashboard(tuple(weeks), tuple(titles[key] for key in groups), rates, tables)
+
+
+def _week_rate(figure: WeekFigures | None) -> float | None:
+    return _rate(figure.refunded_leads, figure.delivered) if figure is not None else None
+
+
+def _cap_table(summary: LeadSummary, refunds: Sequence[Refund], config: Config, today: date | None) -> Table:
+    """Each client's return rate as its cap counts it (approved returns among the leads
+    delivered in its trailing ``cap_window_days``), closest to the cap first."""
+    names = {name.casefold(): name for name in config.clients}
+    policies = {name: config.policy_for(name) for name in config.clients}
+    delivered: Counter = Counter()
+    returned: Counter = Counter()
+    if today is not None:
+        starts = {name: today - timedelta(days=policy.cap_window_days - 1) for name, policy in policies.items()}
+        for client, days in summary.client_days.items():
+            delivered[client] = bisect_right(days, today) - bisect_left(days, starts[client])
+        for refund in refunds:
+            client = names.get(refund.lead.client.casefold())
+            if client is not None and starts[client] <= refund.lead.delivered_on <= today:
+                returned[client] += 1
+    rows = []
+    for client, policy in policies.items():
+        rate = _rate(returned[client], delivered[client])
+        cap = float(policy.max_return_rate)
+        share = round(rate / cap, 4) if rate is not None and cap else None
+        rows.append((client, delivered[client], returned[client], rate, cap, share))
+    rows.sort(key=lambda row: (-(row[5] if row[5] is not None else -1), row[0]))
+    as_of = f"as of {today.isoformat()}, " if today is not None else ""
+    return Table(f"Clients closest to their cap ({as_of}each over its cap_window_days)",
+                 ("Client", "Leads", "Approved returns", "Return rate", "Cap", "Share of cap"),
+                 (None, COUNT, COUNT, PERCENT, PERCENT, PERCENT), tuple(rows[:TOP_ROWS]))
+
+
+def _reason_table(entries: Sequence[LedgerEntry], config: Config) -> Table:
+    """Return requests by what their reason means (the policy's decision entries), most first."""
+    aliases: dict[str, dict[str, str]] = {}
+    latest: dict[tuple[str, str], str] = {}
+    reason_of: dict[tuple[str, str], str] = {}
+    for entry in entries:
+        key = (entry.client, entry.lead_id)
+        latest[key] = entry.status
+        if entry.kind == "decision":
+            if entry.client not in aliases:
+                aliases[entry.client] = config.policy_for(entry.client).aliases
+            code = reason_code(entry.reason, aliases[entry.client]) if entry.reason else None
+            reason_of[key] = code or ("(not recognised)" if entry.reason else "(no reason)")
+    requests = Counter(reason_of.values())
+    approved = Counter(reason for key, reason in reason_of.items() if latest.get(key) == APPROVED)
+    total = sum(requests.values())
+    rows = tuple((reason, count, approved[reason], _rate(count, total))
+                 for reason, count in sorted(requests.items(), key=lambda item: (-item[1], item[0]))[:TOP_ROWS])
+    return Table("Top return reasons (all requests)", ("Reason", "Requests", "Approved", "Share of requests"),
+                 (None, COUNT, COUNT, PERCENT), rows)
+
+
+def _source_table(summary: LeadSummary, refunds: Sequence[Refund]) -> Table:
+    """Per lead source (supplier): leads, approved returns, their credits; most returns first."""
+    delivered = summary.by_source
+    returned: Counter = Counter()
+    credits: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for refund in refunds:
+        source = refund.lead.source or NO_SOURCE
+        returned[source] += 1
+        credits[source] += refund.credit
+    rows = tuple((source, count, returned[source], credits[source], _rate(returned[source], count))
+                 for source, count in sorted(delivered.items(), key=lambda item: (-returned[item[0]], item[0])))
+    return Table("Returns by source (supplier)", ("Source", "Leads", "Approved returns", "Refunds", "Return rate"),
+                 (None, COUNT, COUNT, MONEY, PERCENT), rows)
+
+
+def dashboard_cells(dashboard: Dashboard) -> dict[tuple[int, int], tuple[CellValue, str | None, str]]:
+    """(row, column) -> (value, number format, fill) of every cell the tab should hold."""
+    cells: dict[tuple[int, int], tuple[CellValue, str | None, str]] = {
+        (TITLE_ROW, 1): (f"Refund rate by week per group (accrual), last {len(dashboard.weeks)} weeks", None,
+                         TITLE_FILL)}
+    row = TABLES_ROW
+    for table in dashboard.tables:
+        cells[(row, 1)] = (table.title, None, TITLE_FILL)
+        for column, name in enumerate(table.header, start=1):
+            cells[(row + 1, column)] = (name, None, HEADER_FILL)
+        for offset, values in enumerate(table.rows, start=2):
+            for column, (value, number_format) in enumerate(zip(values, table.formats), start=1):
+                cells[(row + offset, column)] = (value, number_format, "")
+        row += len(table.rows) + 3
+    cells[(TABLES_ROW, BLOCK_COLUMN)] = ("Refund rate by week (chart data)", None, TITLE_FILL)
+    header_row = TABLES_ROW + 1
+    for column, name in enumerate(("Week ending", *dashboard.groups), start=BLOCK_COLUMN):
+        cells[(header_row, column)] = (name, None, HEADER_FILL)
+    for offset, (week, rates) in enumerate(zip(dashboard.weeks, dashboard.rates), start=1):
+        cells[(header_row + offset, BLOCK_COLUMN)] = (week, DATE, "")
+        for column, rate in enumerate(rates, start=BLOCK_COLUMN + 1):
+            cells[(header_row + offset, column)] = (rate, PERCENT, "")
+    return cells
+
+
+def refund_rate_chart(dashboard: Dashboard) -> LineChart:
+    header_row = TABLES_ROW + 1
+    return LineChart(DASHBOARD_TAB, "Refund rate by week (accrual)", CHART_ROW, 1, header_row, header_row + 1,
+                     header_row + len(dashboard.weeks), BLOCK_COLUMN, BLOCK_COLUMN + 1,
+                     BLOCK_COLUMN + len(dashboard.groups), y_title="Refund rate", x_title="Week ending",
+                     y_number_format="0%", width_cm=26, height_cm=10.5)
+
+
+def _block_shape(grid: Grid) -> tuple[tuple[str, ...], int]:
+    """The chart block as the tab holds it: series names and number of week rows."""
+    header_row = TABLES_ROW + 1
+    names = []
+    column = BLOCK_COLUMN + 1
+    while (name := grid_cell(grid, header_row, column)) not in (None, ""):
+        names.append(str(name))
+        column += 1
+    weeks = 0
+    while cell_as_date(grid_cell(grid, header_row + 1 + weeks, BLOCK_COLUMN)) is not None:
+        weeks += 1
+    return tuple(names), weeks
+
+
+def plan_dashboard(grid: Grid | None, dashboard: Dashboard) -> DashboardPlan:
+    """The cells of the Dashboard tab that differ from ``grid`` (None: the tab is new), and
+    the chart when its block changes shape."""
+    current = grid or []
+    wanted = dashboard_cells(dashboard)
+    for number, cells in enumerate(current, start=1):
+        for column, value in enumerate(cells, start=1):
+            if value not in (None, "") and (number, column) not in wanted:
+                wanted[(number, column)] = (None, None, "")
+    writes = [CellWrite(DASHBOARD_TAB, row, column, value, number_format, fill=fill)
+              for (row, column), (value, number_format, fill) in sorted(wanted.items())
+              if not cells_equal(value, grid_cell(current, row, column))]
+    charts = []
+    if grid is None or _block_shape(current) != (dashboard.groups, len(dashboard.weeks)):
+        charts.append(refund_rate_chart(dashboard))
+    return DashboardPlan(writes, charts)

@@ -1,0 +1,183 @@
+"""The operator's Review tab: what waits for a person, and what the operator decided.
+
+Reading turns the tab into rows naming a (client, lead); settling turns the operator's
+``Approve``/``Reject`` into new ledger entries (review or goodwill override, SPEC §2.4);
+planning shows every waiting request and every outcome on the tab.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sheets_sync.core.books import LedgerState
+from sheets_sync.core.cells import CellValue, CellWrite, Grid, TabSpec, cell_text, grid_cell
+from sheets_sync.core.ids import ClientLeadIndex, split_pasted
+from sheets_sync.core.model import APPROVED, NEEDS_REVIEW, REJECTED, LedgerEntry
+from sheets_sync.core.project.table import DATE_TIME, TableLayout, column_formats, diff_cells, local_moment
+
+REVIEW_TAB = "Review"
+REVIEW_COLUMNS = ("Client", "Lead ID", "Reason", "Requested", "Why", "Decision", "Decided")
+REVIEW_FORMATS = {"Requested": DATE_TIME, "Decided": DATE_TIME}
+REVIEW_TAB_SPEC = TabSpec(REVIEW_TAB, column_widths=((1, 22), (2, 14), (3, 24), (4, 17), (5, 60), (6, 10), (7, 17)))
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewRow:
+    row: int
+    client: str
+    lead_text: str
+    decision: str
+    """``Approve``, ``Reject`` or ``""`` as the operator typed it (normalised)."""
+
+
+def read_review_rows(grid: Grid, layout: TableLayout) -> list[ReviewRow]:
+    rows = []
+    for number in range(2, len(grid) + 1):
+        client = cell_text(grid_cell(grid, number, layout.column_of["Client"]))
+        lead_text = cell_text(grid_cell(grid, number, layout.column_of["Lead ID"]))
+        if not client and not lead_text:
+            continue
+        decision = cell_text(grid_cell(grid, number, layout.column_of["Decision"])).casefold()
+        word = {"approve": "Approve", "approved": "Approve", "reject": "Reject", "rejected": "Reject"}.get(decision, "")
+        rows.append(ReviewRow(number, client, lead_text, word))
+    return rows
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewLine:
+    """What the engine shows on one Review row."""
+
+    client: str
+    lead_id: str
+    reason: str | None
+    requested: datetime | None
+    why: str
+    decided: datetime | None
+
+
+def plan_review_tab(grid: Grid, layout: TableLayout,
+                    lines: Sequence[tuple[int | None, ReviewLine]]) -> list[CellWrite]:
+    """Each line goes to its row; lines without one are appended at the bottom, in order."""
+    wanted: dict[tuple[int, int], CellValue] = {(1, column): name for column, name in layout.added_headers}
+    next_row = max(len(grid), 1) + 1
+    for row, line in lines:
+        if row is None:
+            row, next_row = next_row, next_row + 1
+            wanted[(row, layout.column_of["Client"])] = line.client
+            wanted[(row, layout.column_of["Lead ID"])] = line.lead_id
+        if line.reason is not None:
+            wanted[(row, layout.column_of["Reason"])] = line.reason
+        if line.requested is not None:
+            wanted[(row, layout.column_of["Requested"])] = local_moment(line.requested)
+        wanted[(row, layout.column_of["Why"])] = line.why
+        wanted[(row, layout.column_of["Decided"])] = local_moment(line.decided)
+    return diff_cells(REVIEW_TAB, grid, wanted, column_formats(layout, REVIEW_FORMATS))
+
+
+
+def needs_review(entry: LedgerEntry) -> bool:
+    return entry.kind == "decision" and entry.status == NEEDS_REVIEW
+
+
+REVIEW_REQUIRED = ("Client", "Lead ID", "Decision")
+REVIEW_ENGINE = ("Reason", "Requested", "Why", "Decided")
+
+
+@dataclass
+class ReviewTab:
+    """The operator's Review tab as read, each row's (client, lead ID) resolved."""
+
+    grid: Grid
+    layout: TableLayout
+    header_writes: list[CellWrite]
+    rows: list[ReviewRow]
+    keys: list[tuple[tuple[str, str] | None, str]]
+    """Per row, the (client, lead ID) it names, or ``None`` and why not."""
+
+
+def review_key(row: ReviewRow, names: Mapping[str, str], indexes: Mapping[str, ClientLeadIndex]
+               ) -> tuple[tuple[str, str] | None, str]:
+    """The (client, lead ID) a Review row names, or ``None`` and why not. ``names`` maps a
+    casefolded client name to the configured one."""
+    client = names.get(row.client.casefold())
+    if client is None:
+        return None, f"No client named {row.client!r} in the config."
+    tokens = split_pasted(row.lead_text)
+    match = indexes[client].match(tokens[0]) if len(tokens) == 1 else None
+    if match is None or match.lead_id is None:
+        return None, f"No lead {row.lead_text!r} was delivered to {client}."
+    return (client, match.lead_id), ""
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewOutcome:
+    """A decision the operator typed, to record as a new ledger entry."""
+
+    client: str
+    lead_id: str
+    kind: str
+    """``review`` (a request that waited) or ``override`` (a goodwill credit)."""
+    status: str
+    rule: str
+    detail: str
+    reason: str
+    first_seen: datetime
+
+
+def settle_reviews(review: ReviewTab, state: LedgerState, as_of: datetime) -> Iterator[ReviewOutcome]:
+    """The operator's decisions that the ledger does not hold yet, in row order. The caller
+    records each outcome in ``state`` before asking for the next, so a lead named on two
+    rows is settled once."""
+    when = f"{as_of:%Y-%m-%d}"
+    for row, (key, _) in zip(review.rows, review.keys):
+        if key is None or not row.decision:
+            continue
+        latest = state.latest.get(key)
+        if latest is not None and needs_review(latest):
+            approve = row.decision == "Approve"
+            yield ReviewOutcome(*key, "review", APPROVED if approve else REJECTED, "operator_review",
+                                f"{'Approved' if approve else 'Rejected'} on review by the operator on {when}.",
+                                latest.reason, latest.first_seen)
+        elif row.decision == "Approve" and (latest is None or latest.status == REJECTED) \
+                and (*key, "override") not in state.by_kind:
+            before = f" (the policy had said: {latest.detail})" if latest else ""
+            yield ReviewOutcome(*key, "override", APPROVED, "operator_override",
+                                f"Approved by the operator as a goodwill credit on {when}{before}",
+                                latest.reason if latest else "", latest.first_seen if latest else as_of)
+
+
+def _goodwill_why(row: ReviewRow, latest: LedgerEntry | None) -> str:
+    if latest is not None and latest.status == APPROVED:
+        return f"Already approved ({latest.rule}) on {latest.decided_at:%Y-%m-%d}; no further credit."
+    if row.decision == "Reject":
+        return "Nothing to reject: only requests waiting for review can be rejected here."
+    return "Type Approve in Decision to grant this return as a goodwill credit."
+
+
+def review_lines(state: LedgerState, review: ReviewTab) -> list[tuple[int | None, ReviewLine]]:
+    """What each Review row shows: rows that name nothing say why; every request that went
+    to review has its line (on the operator's row for it, else appended); goodwill rows
+    say what came of them."""
+    row_of: dict[tuple[str, str], int] = {}
+    lines: list[tuple[int | None, ReviewLine]] = []
+    for row, (key, problem) in zip(review.rows, review.keys):
+        if key is None:
+            lines.append((row.row, ReviewLine(row.client, row.lead_text, None, None, problem, None)))
+        elif key not in row_of:
+            row_of[key] = row.row
+    for entry in state.entries:
+        if not needs_review(entry):
+            continue
+        key = (entry.client, entry.lead_id)
+        outcome = state.by_kind.get((*key, "review"))
+        lines.append((row_of.pop(key, None), ReviewLine(
+            entry.client, entry.lead_id, entry.reason, entry.first_seen,
+            outcome.detail if outcome else entry.detail, outcome.decided_at if outcome else None)))
+    rows_by_number = {row.row: row for row in review.rows}
+    for key, number in row_of.items():
+        override = state.by_kind.get((*key, "override"))
+        why = override.detail if override else _goodwill_why(rows_by_number[number], state.latest.get(key))
+        lines.append((number, ReviewLine(key[0], key[1], None, None, why, override.decided_at if override else None)))
+    return lines

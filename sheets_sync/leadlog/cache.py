@@ -1,0 +1,66 @@
+"""The parsed lead log kept beside the ledger, so a run over an unchanged log does not parse it again."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+
+from sheets_sync.config import LeadsConfig
+from sheets_sync.store.files import replace_atomically
+from sheets_sync.leadlog.columns import LeadLog
+
+CACHE_FORMAT = 2
+"""Bump when the cached columns change meaning; older caches are then ignored."""
+
+
+class LeadLogCache:
+    """A parsed Excel or CSV lead log kept in a file, keyed by the log file's content and
+    every parsing setting, so a run over an unchanged log does not parse it again.
+
+    The file starts with its key: one that is unreadable, cut short, or of another log,
+    setting or format version is ignored (and replaced by the next :meth:`save`). It is
+    written to a temporary file and renamed, so it is always whole. A Google tab is never
+    cached: its content cannot be known without reading it.
+    """
+
+    def __init__(self, path: Path, config: LeadsConfig, zone: ZoneInfo) -> None:
+        self.path = path
+        self._header = None if (key := _cache_key(config, zone)) is None else f"sheets-sync lead log {key}\n".encode()
+
+    def load(self) -> LeadLog | None:
+        if self._header is None:
+            return None
+        try:
+            data = self.path.read_bytes()
+            return LeadLog.from_bytes(data[len(self._header):]) if data.startswith(self._header) else None
+        except (OSError, ValueError, EOFError, TypeError, KeyError):
+            return None
+
+    def save(self, log: LeadLog) -> None:
+        if self._header is None:
+            return
+        try:
+            replace_atomically(self.path, self._header + log.to_bytes())
+        except OSError:
+            pass  # the cache only saves time; the next run parses the log again
+
+
+def _cache_key(config: LeadsConfig, zone: ZoneInfo) -> str | None:
+    """What the parsed log depends on: the file's bytes and every parsing setting."""
+    path = config.excel or config.csv
+    if path is None:
+        return None
+    digest = hashlib.sha1()
+    try:
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None  # reading the log itself says what is wrong
+    settings = (CACHE_FORMAT, sys.byteorder, config.kind, path.name, config.tab, sorted(config.headers.items()),
+                str(zone))
+    digest.update(repr(settings).encode())
+    return digest.hexdigest()

@@ -1,0 +1,53 @@
+"""Where the lead log lives: an Excel tab, a CSV file or a Google tab (``leads:`` in the config)."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sheets_sync.backends.base import WorkbookError
+from sheets_sync.backends.excel.calamine import panics_as_errors, stream_rows
+from sheets_sync.core.cells import CellValue
+from sheets_sync.backends.open import google_opener
+from sheets_sync.config import Config, LeadsConfig
+from sheets_sync.core.model import Lead, Problem
+from sheets_sync.leadlog.columns import LeadLog
+from sheets_sync.leadlog.parse import parse_lead_log
+
+
+def read_csv_rows(path: Path) -> list[list[CellValue]]:
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            return [list(row) for row in csv.reader(handle)]
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise WorkbookError(f"{path} cannot be read as UTF-8 CSV ({error.__class__.__name__}).") from None
+
+
+def load_lead_log(config: LeadsConfig, zone: ZoneInfo, open_google: Callable | None = None) -> LeadLog:
+    """The lead log named by the config, as columns. Raises :class:`WorkbookError` if it
+    cannot be read."""
+    if config.kind == "excel":
+        with panics_as_errors(config.excel):
+            return parse_lead_log(stream_rows(config.excel, config.tab), config.headers, zone, config.excel.name)
+    if config.kind == "csv":
+        rows, source = read_csv_rows(config.csv), str(config.csv.name)
+    else:  # Google: ``open_google`` opens a spreadsheet by ID (backends.open.google_opener)
+        workbook = open_google(config.google)
+        grids = workbook.read([config.tab or "Leads"])
+        if not grids:
+            raise WorkbookError(f"Spreadsheet {workbook.label} has no tab named {config.tab!r}.")
+        rows, source = next(iter(grids.values())), f"{workbook.label} {config.tab}"
+    return parse_lead_log(rows, config.headers, zone, source)
+
+
+def read_lead_log(config: LeadsConfig, zone: ZoneInfo, open_google=None) -> tuple[list[Lead], list[Problem]]:
+    """The lead log named by the config as leads. Raises :class:`WorkbookError` if it cannot be read."""
+    log = load_lead_log(config, zone, open_google)
+    return list(log), log.problems
+
+
+def workspace_lead_log(config: Config) -> LeadLog:
+    """The lead log of a workspace's config. Raises :class:`WorkbookError` if it cannot be read."""
+    return load_lead_log(config.leads, config.zone, google_opener(config))

@@ -1,0 +1,132 @@
+"""What a run reads: the lead log, each client's returns tab, the tracking workbook and its
+Review tab. A source that cannot be read is reported in the run's summary and left out;
+the others are still synced."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from copy import copy
+from dataclasses import dataclass
+from datetime import datetime
+
+from sheets_sync import faults
+from sheets_sync.backends.base import Workbook, WorkbookError
+from sheets_sync.backends.open import google_opener, open_workbook
+from sheets_sync.config import Config, Location
+from sheets_sync.core.cells import CellWrite, Grid
+from sheets_sync.core.ids import ClientLeadIndex
+from sheets_sync.core.project.returns import CLIENT_COLUMNS, ENGINE_COLUMNS, PastedRow, read_returns_rows
+from sheets_sync.core.project.table import TabError, TableLayout, with_table
+from sheets_sync.core.review import (REVIEW_COLUMNS, REVIEW_ENGINE, REVIEW_REQUIRED, REVIEW_TAB, ReviewTab,
+                                     read_review_rows, review_key)
+from sheets_sync.leadlog import LeadLog, LeadLogCache, load_lead_log
+from sheets_sync.run.summary import SyncReport
+
+
+@dataclass
+class ReturnsSource:
+    client: str
+    location: Location
+    workbook: Workbook
+    tab: str
+    grid: Grid
+    layout: TableLayout
+    rows: list[PastedRow]
+    header_writes: list[CellWrite]
+    tab_exists: bool
+
+
+def decided_rows_only(source: ReturnsSource, sightings: dict[tuple[str, str], object]) -> ReturnsSource:
+    """The returns tab without the rows pasted since the run read it (IDs it has not seen):
+    the next run decides and stamps them; this one leaves their cells alone."""
+    fresh = copy(source)
+    fresh.rows = [row for row in source.rows
+                  if all((source.client, token.key) in sightings for token in row.tokens)]
+    return fresh  # a pending row's engine cells are blank (or, if its ID was retyped, cleared)
+
+
+class Reader:
+    """Reads a workspace's sources for one run; workbooks stay open (and, for Excel, locked)
+    until ``stack`` closes, except in a dry run, which locks nothing."""
+
+    def __init__(self, config: Config, report: SyncReport, stack: ExitStack) -> None:
+        self.config = config
+        self.report = report
+        self.stack = stack
+
+    def _hold(self, workbook: Workbook) -> Workbook:
+        if self.report.dry_run or not hasattr(workbook, "__enter__"):
+            return workbook
+        return self.stack.enter_context(workbook)
+
+    def lead_log(self) -> tuple[LeadLog, LeadLogCache | None] | None:
+        """The lead log, from its cache beside the ledger when the file is unchanged; with
+        the cache to fill when it was parsed (filled once the run is known to go ahead)."""
+        leads_config = self.config.leads
+        ledger = self.config.ledger.path
+        cache = LeadLogCache(ledger.with_name(f".{ledger.name}.lead-log-cache"), leads_config, self.config.zone)
+        log, unfilled = cache.load(), None
+        if log is None:
+            try:
+                log = load_lead_log(leads_config, self.config.zone, google_opener(self.config))
+            except WorkbookError as error:
+                self.report.fail(leads_config.describe(), str(error))
+                return None
+            unfilled = None if self.report.dry_run else cache
+        self.report.problems.extend(log.problems)
+        self.report.leads_read = len(log)
+        faults.checkpoint("read.leads")
+        return log, unfilled
+
+    def open_returns(self, client: str, location: Location,
+                     workbook: Workbook | None = None) -> ReturnsSource | tuple[str, str]:
+        """A client's returns tab as read, its rows not yet matched to leads (:meth:`matched`);
+        or, when it cannot be read, the source and what is wrong, to report."""
+        tab = location.tab or "Returns"
+        try:
+            workbook = workbook or self._hold(open_workbook(self.config, location.excel, location.google))
+            grid = workbook.read([tab]).get(tab)
+            tab_exists = grid is not None
+            grid, layout, header_writes = with_table(grid, tab, (*CLIENT_COLUMNS, *ENGINE_COLUMNS),
+                                                     ("Lead ID", "Reason"), ENGINE_COLUMNS)
+        except (WorkbookError, TabError) as error:
+            return f"{client} returns ({location.describe()})", str(error)
+        return ReturnsSource(client, location, workbook, tab, grid, layout, [], header_writes, tab_exists)
+
+    def matched(self, opened: ReturnsSource | tuple[str, str], index: ClientLeadIndex) -> ReturnsSource | None:
+        if isinstance(opened, tuple):
+            self.report.fail(*opened)
+            return None
+        opened.rows = read_returns_rows(opened.grid, opened.layout, index)
+        return opened
+
+    def reread_returns(self, source: ReturnsSource, index: ClientLeadIndex,
+                       sightings: dict[tuple[str, str], datetime]) -> ReturnsSource | None:
+        fresh = self.matched(self.open_returns(source.client, source.location, source.workbook), index)
+        return None if fresh is None else decided_rows_only(fresh, sightings)
+
+    def tracking(self, tabs: list[str], workbook: Workbook | None = None) -> tuple[Workbook | None, dict[str, Grid]]:
+        tracking = self.config.tracking
+        try:
+            workbook = workbook or self._hold(open_workbook(self.config, tracking.excel, tracking.google,
+                                                            create=True))
+            return workbook, workbook.read(tabs)
+        except WorkbookError as error:
+            self.report.fail(f"tracking ({tracking.excel or tracking.google})", str(error))
+            return None, {}
+
+    def review(self, grid: Grid | None, names: dict[str, str],
+               indexes: dict[str, ClientLeadIndex]) -> ReviewTab | None:
+        try:
+            grid, layout, header_writes = with_table(grid, REVIEW_TAB, REVIEW_COLUMNS, REVIEW_REQUIRED,
+                                                     REVIEW_ENGINE)
+        except TabError as error:
+            self.report.fail(f"tracking tab {REVIEW_TAB}", f"{error}; no review decision was read or written")
+            return None
+        rows = read_review_rows(grid, layout)
+        return ReviewTab(grid, layout, header_writes, rows, [review_key(row, names, indexes) for row in rows])
+
+    def reread_tracking(self, tracking: Workbook, tabs: list[str], names: dict[str, str],
+                        indexes: dict[str, ClientLeadIndex]) -> tuple[dict[str, Grid], ReviewTab | None] | None:
+        workbook, grids = self.tracking(tabs, tracking)
+        return None if workbook is None else (grids, self.review(grids.get(REVIEW_TAB), names, indexes))

@@ -1,0 +1,356 @@
+"""One sync pass: read every source, decide new requests, commit the ledger, project, write.
+
+The ledger is the commit point. Everything written to a sheet afterwards is a projection
+of (lead log, ledger), so a run that dies after the commit is finished by the next one.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from contextlib import ExitStack, nullcontext
+from datetime import datetime, timezone
+from pathlib import Path
+
+
+from sheets_sync import faults
+from sheets_sync.backends.base import Workbook, WorkbookChanged, WorkbookError
+from sheets_sync.backends.excel.files import in_use_message, open_by
+from sheets_sync.backends.open import path_label
+from sheets_sync.config import Config, Policy
+from sheets_sync.core.books import LedgerState
+from sheets_sync.core.cells import CellWrite, Grid, TabSpec
+from sheets_sync.core.ids import ClientLeadIndex
+from sheets_sync.core.model import APPROVED, Lead, NewEntry, Problem
+from sheets_sync.core.money import ZERO
+from sheets_sync.core.policy import ClientHistory, Request, decide
+from sheets_sync.core.project.audit import AUDIT_TAB, audit_tab_writes
+from sheets_sync.core.project.dashboard import DASHBOARD_TAB, DASHBOARD_TAB_SPEC, build_dashboard, plan_dashboard
+from sheets_sync.core.project.marks import mark_tracking_writes, restatement_notes
+from sheets_sync.core.project.returns import plan_returns_tab
+from sheets_sync.core.project.template import new_returns_tab
+from sheets_sync.core.project.tracking import (Refund, TabLayoutError, plan_tracking_tab, tab_titles, tracking_tab_spec,
+                                               weekly_figures)
+from sheets_sync.core.review import (REVIEW_TAB, REVIEW_TAB_SPEC,
+                                     ReviewTab, plan_review_tab, review_lines,
+                                     settle_reviews)
+from sheets_sync.core.weeks import local_date, week_ending
+from sheets_sync.leadlog.columns import LeadLog
+from sheets_sync.run.settle import write_settled
+from sheets_sync.run.speed import rare_garbage_collection, save_in_workers, started_beside
+from sheets_sync.run.read import Reader, ReturnsSource
+from sheets_sync.run.summary import SyncReport
+from sheets_sync.store.audit_csv import append_audit_csv
+from sheets_sync.store.ledger_sqlite import Ledger, LedgerError
+from sheets_sync.store.lock import RunLockedError, workspace_lock
+
+__all__ = ["RunLockedError", "Sync", "SyncReport", "run_sync"]
+
+
+class Sync:
+    """One run over a config. ``Sync(config, ...).run()`` returns a :class:`SyncReport`."""
+
+    def __init__(self, config: Config, *, as_of: datetime | None = None, dry_run: bool = False,
+                 on_step: Callable[[str], None] | None = None) -> None:
+        self.config = config
+        now = datetime.now(config.zone)
+        as_of = as_of or now
+        # The run's moment in the workspace timezone, where every time it stamps is shown.
+        # Through UTC, as the ledger stores it: a wall-clock time the zone skips (02:30 on a
+        # spring-forward night) becomes the moment it names, shown the same in every later run.
+        local = as_of.replace(tzinfo=config.zone) if as_of.tzinfo is None else as_of
+        self.as_of = local.astimezone(timezone.utc).astimezone(config.zone)
+        self.started_at = now
+        self.run_id = f"{self.as_of:%Y%m%d-%H%M%S}-{secrets.token_hex(4)}"
+        self.report = SyncReport(self.run_id, self.as_of, dry_run)
+        self.on_step = on_step or (lambda step: None)
+        self.cash_week = week_ending(local_date(self.as_of, config.zone), config.week_end_weekday)
+        self._policies: dict[str, Policy] = {}
+        self._indexes: dict[str, ClientLeadIndex] = {}
+
+    def _policy(self, client: str) -> Policy:
+        """The client's effective policy, merged once per run (every decision asks for it)."""
+        if client not in self._policies:
+            self._policies[client] = self.config.policy_for(client)
+        return self._policies[client]
+
+    def run(self) -> SyncReport:
+        # A dry run only reads, and must leave no file behind, not even a lock file.
+        with (nullcontext() if self.report.dry_run else workspace_lock(self.config.ledger.path)), \
+                rare_garbage_collection(), ExitStack() as stack:
+            faults.checkpoint("run.locked")
+            self._run(stack, Reader(self.config, self.report, stack))
+            faults.checkpoint("run.done")
+        return self.report
+
+    def _open_ledger(self) -> Ledger:
+        path = self.config.ledger.path
+        if self.report.dry_run and (not path.exists() or path.stat().st_size == 0):
+            return Ledger(Path(":memory:"))
+        return Ledger(path)
+
+    # -- the run ---------------------------------------------------------------------------
+
+    def _run(self, stack: ExitStack, read: Reader) -> None:
+        config = self.config
+        # The returns tabs are read while a lead log file is parsed: python-calamine parses it
+        # without holding the interpreter, so on a machine of several cores the reads are free.
+        # (A Google lead log is read after them, one HTTP client at a time.)
+        with started_beside(read.lead_log if config.leads.kind != "google" else None) as leads_read:
+            opened = {}
+            for client, client_config in config.clients.items():
+                self.on_step(f"Reading returns of {client}")
+                opened[client] = read.open_returns(client, client_config.returns)
+                faults.checkpoint("read.returns")
+            self.on_step("Reading the lead log")
+            lead_log = leads_read() if leads_read is not None else read.lead_log()
+        if lead_log is None:
+            return
+        leads, unfilled_cache = lead_log
+        ledger = stack.enter_context(self._open_ledger())
+        if unfilled_cache is not None:
+            unfilled_cache.save(leads)
+        state = LedgerState(ledger.entries())
+        sightings = ledger.sightings()
+
+        names = {name.casefold(): name for name in config.clients}
+        positions = leads.positions_by_client(names)
+        indexes: dict[str, ClientLeadIndex] = {}
+        for client in config.clients:
+            found = positions.get(client, [])
+            indexes[client] = ClientLeadIndex(leads.ids_at(found), found)
+        self._indexes = indexes
+
+        self.on_step("Reading the tracking workbook")
+        titles = tab_titles(leads.groups(config.tracking.group_by))
+        tracking_tabs = [REVIEW_TAB, AUDIT_TAB, DASHBOARD_TAB, *titles.values()]
+        tracking, tracking_grids = read.tracking(tracking_tabs)
+        faults.checkpoint("read.tracking")
+
+        self.on_step("Matching pasted IDs")
+        sources = [source for client, found in opened.items()
+                   if (source := read.matched(found, indexes[client])) is not None]
+
+        review = read.review(tracking_grids.get(REVIEW_TAB) if tracking else [], names, indexes)
+
+        self.on_step("Deciding")
+        histories = self._histories(leads, names, state)
+        if review is not None:
+            self._settle_reviews(review, state, leads, histories)
+        new_sightings = self._decide_requests(sources, state, sightings, leads, histories)
+        for client, key, seen in new_sightings:
+            sightings.setdefault((client, key), seen)
+
+        faults.checkpoint("decided")
+        if not self.report.dry_run and (self.report.new_entries or new_sightings):
+            try:
+                ledger.record_run(self.run_id, self.started_at, self.as_of, self.report.new_entries, new_sightings)
+            except LedgerError as error:
+                self.report.fail(str(ledger.path), str(error))
+                return
+            faults.checkpoint("ledger.committed")
+
+        # Each workbook is planned from what was read and written; if a person changed it in
+        # between, it is read again and planned again (settle.py).
+        self.on_step("Writing returns tabs")
+        tracking_inputs = (tracking_grids, review)
+        with ExitStack() as saving:
+            # Worker processes save the workbooks (excel.prepare_saves) while this one plans
+            # the next: the tracking workbook first, the longest single save.
+            tracking_plan = None if tracking is None else self._plan_tracking(*tracking_inputs, titles, leads, state)
+            if tracking_plan is not None and not self.report.dry_run:
+                save_in_workers(saving, [(tracking, *tracking_plan)])
+            plans = [self._plan_returns(source, state, sightings) for source in sources]
+            if not self.report.dry_run:
+                save_in_workers(saving, [(source.workbook, *plan, []) for source, plan in zip(sources, plans)])
+            if tracking is not None and config.tracking.excel is not None and not self.report.dry_run:
+                self._append_audit_csv(state)  # while the workers save
+            for source, plan in zip(sources, plans):
+                write_settled(self.report, f"{source.client} returns ({source.location.describe()})",
+                              lambda current, source=source, plan=plan: self._project_returns(
+                                  current, state, sightings, plan if current is source else None), source,
+                              lambda source=source: read.reread_returns(source, indexes[source.client], sightings))
+            if tracking is not None:
+                self.on_step("Writing the tracking workbook")
+                write_settled(self.report, f"tracking ({tracking.label})",
+                              lambda inputs: self._project_tracking(
+                                  tracking, inputs, titles, leads, state,
+                                  tracking_plan if inputs is tracking_inputs else None),
+                              tracking_inputs,
+                              lambda: read.reread_tracking(tracking, tracking_tabs, names, indexes))
+
+    def _append_audit_csv(self, state: LedgerState) -> None:
+        label = path_label(self.config.audit_csv, self.config)
+        if (found := open_by(self.config.audit_csv)) is not None:
+            self.report.fail(label, in_use_message(label, *found, "its new rows"))
+            return
+        try:
+            self.report.audit_rows_added = append_audit_csv(self.config.audit_csv, state.entries)
+        except OSError as error:  # e.g. Excel has the file open and locked
+            self.report.fail(label, f"{label} could not be written ({error.strerror or error}); "
+                                    "the next run adds the rows it is missing.")
+
+    def _histories(self, leads: LeadLog, names: dict[str, str], state: LedgerState) -> dict[str, ClientHistory]:
+        histories = {client: ClientHistory(dates) for client, dates in leads.delivery_dates_by_client(names).items()}
+        for entry in state.entries:
+            if entry.status == APPROVED and entry.client in histories \
+                    and (lead := self._lead(leads, entry.client, entry.lead_id)):
+                histories[entry.client].approve(lead)
+        return histories
+
+    def _lead(self, leads: LeadLog, client: str, lead_id: str) -> Lead | None:
+        """The lead ``lead_id`` of ``client``; found by its ID alone if the log now files it
+        under another client."""
+        index = self._indexes.get(client)
+        position = None if index is None else index.position(lead_id)
+        return leads.lead(lead_id) if position is None else leads.lead_at(position)
+
+    def _entry(self, client: str, lead: Lead, kind: str, status: str, rule: str, detail: str, reason: str,
+               first_seen: datetime) -> NewEntry:
+        config = self.config
+        return NewEntry(
+            client=client, lead_id=lead.lead_id, kind=kind, status=status, rule=rule, detail=detail, reason=reason,
+            credit=lead.price if status == APPROVED else ZERO, credit_type=self._policy(client).credit,
+            first_seen=first_seen, decided_at=self.as_of,
+            lead_week=week_ending(lead.delivered_on, config.week_end_weekday), cash_week=self.cash_week)
+
+    def _record(self, entry: NewEntry, state: LedgerState) -> None:
+        self.report.new_entries.append(entry)
+        state.add(entry, self.run_id)
+
+    def _settle_reviews(self, review: ReviewTab, state: LedgerState, leads: LeadLog,
+                        histories: dict[str, ClientHistory]) -> None:
+        """Operator decisions typed on the Review tab become review or override entries."""
+        for outcome in settle_reviews(review, state, self.as_of):
+            lead = self._lead(leads, outcome.client, outcome.lead_id)
+            self._record(self._entry(outcome.client, lead, outcome.kind, outcome.status, outcome.rule, outcome.detail,
+                                     outcome.reason, outcome.first_seen), state)
+            if outcome.status == APPROVED and outcome.client in histories:
+                histories[outcome.client].approve(lead)
+
+    def _decide_requests(self, sources: list[ReturnsSource], state: LedgerState,
+                         sightings: dict[tuple[str, str], datetime], leads: LeadLog,
+                         histories: dict[str, ClientHistory]) -> list[tuple[str, str, datetime]]:
+        """New requests, in config order of clients then row order (SPEC §3)."""
+        new_sightings = []
+        for source in sources:
+            policy = self._policy(source.client)
+            history = histories.setdefault(source.client, ClientHistory([]))
+            for row in source.rows:
+                for token in row.tokens:
+                    if (source.client, token.key) not in sightings:
+                        seen = sightings.get((source.client, token.pasted_key), self.as_of)
+                        sightings[(source.client, token.key)] = seen
+                        new_sightings.append((source.client, token.key, seen))
+                    if token.lead_id is None or token.duplicate_of_row is not None:
+                        continue
+                    if (source.client, token.lead_id) in state.latest:
+                        continue
+                    lead = self._lead(leads, source.client, token.lead_id)
+                    first_seen = sightings[(source.client, token.key)]
+                    request = Request(source.client, lead, row.reason, local_date(first_seen, self.config.zone),
+                                      self.config.currency)
+                    verdict = decide(request, policy, history)
+                    self._record(self._entry(source.client, lead, "decision", verdict.status, verdict.rule,
+                                             verdict.detail, row.reason, first_seen), state)
+        return new_sightings
+
+    # -- projecting and writing -------------------------------------------------------------
+
+    def _write(self, workbook: Workbook, writes: list[CellWrite], new_tabs: list, source: str,
+               charts: list | None = None) -> None:
+        self.report.changes.extend((workbook.label, write) for write in writes)
+        if self.report.dry_run or (not writes and not new_tabs and not charts):
+            return
+        faults.checkpoint("write.workbook", label=workbook.label)
+        try:
+            workbook.write(writes, new_tabs, charts or ())
+            self.report.written.append(workbook.label)
+        except WorkbookChanged:
+            raise  # write_settled reads it again and plans again
+        except WorkbookError as error:
+            self.report.fail(source, str(error))
+
+    def _plan_returns(self, source: ReturnsSource, state: LedgerState,
+                      sightings: dict[tuple[str, str], datetime]) -> tuple[list[CellWrite], list[TabSpec]]:
+        """The cells to write in a client's returns tab, and the tab to create first if any."""
+        seen = {token.key: sightings[(source.client, token.key)].astimezone(self.config.zone)
+                for row in source.rows for token in row.tokens if (source.client, token.key) in sightings}
+        new_tabs, header_writes = [], source.header_writes
+        if not source.tab_exists:  # a client's first returns tab: the template (returns_template.py)
+            spec, header_writes = new_returns_tab(source.tab, self._policy(source.client),
+                                                  self.config.currency)
+            new_tabs = [spec]
+        writes = header_writes + plan_returns_tab(source.tab, source.grid, source.layout, source.rows,
+                                                  state.of_client(source.client), seen)
+        return writes, new_tabs
+
+    def _project_returns(self, source: ReturnsSource, state: LedgerState, sightings: dict[tuple[str, str], datetime],
+                         plan: tuple[list[CellWrite], list[TabSpec]] | None = None) -> None:
+        """Plan (unless ``plan`` was made from this very source) and write a returns tab."""
+        writes, new_tabs = plan or self._plan_returns(source, state, sightings)
+        for write in writes:
+            if write.col == source.layout.column_of["Status"] and write.row > 1 and write.value:
+                self.report.row_statuses[write.value] += 1
+        self._write(source.workbook, writes, new_tabs, f"{source.client} returns ({source.location.describe()})")
+
+    def _project_tracking(self, tracking: Workbook, inputs: tuple[dict[str, Grid], ReviewTab | None], titles: dict,
+                          leads: LeadLog, state: LedgerState,
+                          plan: tuple[list[CellWrite], list, list] | None = None) -> None:
+        """Plan (unless ``plan`` was made from these very inputs) and write the tracking workbook."""
+        writes, new_tabs, charts = plan or self._plan_tracking(*inputs, titles, leads, state)
+        self._write(tracking, writes, new_tabs, f"tracking ({tracking.label})", charts)
+
+    def _plan_tracking(self, grids: dict[str, Grid], review: ReviewTab | None, titles: dict, leads: LeadLog,
+                       state: LedgerState) -> tuple[list[CellWrite], list, list]:
+        """The tracking workbook's cells, the tabs to create first, and the dashboard's charts."""
+        config = self.config
+        refunds = []
+        for entry in state.entries:
+            if entry.status != APPROVED:
+                continue
+            lead = self._lead(leads, entry.client, entry.lead_id)
+            if lead is None:
+                self.report.problems.append(Problem(
+                    "ledger", f"approved lead {entry.lead_id} of {entry.client} is no longer in the lead log; "
+                              "its refund is not shown on a tracking tab"))
+                continue
+            refunds.append(Refund(lead, entry.credit, entry.cash_week, local_date(entry.decided_at, config.zone)))
+        figures = weekly_figures(leads.delivered(config.tracking.group_by, config.week_end_weekday), refunds,
+                                 config.tracking.group_by, config.week_end_weekday)
+        restated = restatement_notes(refunds, config.tracking.group_by, config.week_end_weekday)
+        writes: list[CellWrite] = []
+        new_tabs = []
+        for key, title in sorted(titles.items(), key=lambda item: item[1]):
+            try:
+                writes += mark_tracking_writes(
+                    plan_tracking_tab(title, grids.get(title, []), figures.get(key, {}), config.week_end_weekday),
+                    grids.get(title, []), restated.get(key, {}), self.cash_week)
+            except TabLayoutError as error:
+                self.report.fail(f"tracking tab {title}", str(error))
+                continue
+            if title not in grids:
+                new_tabs.append(tracking_tab_spec(title))
+        if review is not None:
+            writes += review.header_writes + plan_review_tab(review.grid, review.layout,
+                                                             review_lines(state, review))
+            if REVIEW_TAB not in grids:
+                new_tabs.append(REVIEW_TAB_SPEC)
+        dashboard = plan_dashboard(grids.get(DASHBOARD_TAB),
+                                   build_dashboard(figures, titles, leads.summary(config.clients), refunds, state.entries, config))
+        writes += dashboard.writes
+        if DASHBOARD_TAB not in grids:
+            new_tabs.append(DASHBOARD_TAB_SPEC)
+        if config.tracking.google is not None:
+            audit_writes, self.report.audit_rows_added = audit_tab_writes(grids.get(AUDIT_TAB), state.entries)
+            if AUDIT_TAB not in grids:
+                new_tabs.append(AUDIT_TAB)
+            writes += audit_writes
+        return writes, new_tabs, list(dashboard.charts)
+
+
+def run_sync(config: Config, *, as_of: datetime | None = None, dry_run: bool = False,
+             on_step: Callable[[str], None] | None = None) -> SyncReport:
+    """One sync pass over ``config``. Raises only :class:`RunLockedError` and ledger errors;
+    every source problem is reported in the returned :class:`SyncReport`."""
+    return Sync(config, as_of=as_of, dry_run=dry_run, on_step=on_step).run()
