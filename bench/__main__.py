@@ -26,8 +26,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
-from .workload import (AS_OF_FIRST, AS_OF_INCREMENTAL, AS_OF_NOOP, CACHE_DIR, SIZES, Params, copy_workspace,
-                       ensure_workspace, paste_incremental)
+from .workload import (
+    AS_OF_FIRST,
+    AS_OF_INCREMENTAL,
+    AS_OF_NOOP,
+    CACHE_DIR,
+    SIZES,
+    Params,
+    copy_workspace,
+    ensure_workspace,
+    paste_incremental,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 GB = 1024**3

@@ -25,12 +25,14 @@ import shutil
 import time
 import zipfile
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, time as clock, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as clock
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import yaml
 
+from sheets_sync.config import STARTER_LEAD_HEADERS
 from sheets_sync.core.cells import column_letter
 
 GENERATOR_VERSION = 1
@@ -60,7 +62,6 @@ FIRST_NAMES = ("Acme", "Zenith", "Summit", "Greenleaf", "Bluewater", "Ironclad",
                "Harbor", "Keystone", "Pinnacle", "Evergreen", "Lakeside", "Crescent", "Atlas", "Beacon", "Cedar",
                "Frontier", "Granite")
 LAST_NAMES = ("Insurance", "Solar", "Homes", "Partners", "Media", "Group", "Direct", "Leads", "Holdings", "Agency")
-LEAD_HEADERS = ("Lead ID", "Delivered At", "Client", "Vertical", "Country", "Price", "Cost", "Source", "Campaign")
 HOUSE_ACCOUNT = "Walk-in Buyer"
 """A buyer in the lead log that is not a configured client (its leads still count on tracking tabs)."""
 
@@ -506,7 +507,7 @@ def generate(params: Params, directory: Path) -> dict[str, Any]:
     started = time.perf_counter()
     clients = _clients(params.clients, rng)
     rows, by_client = _leads(params, clients, rng)
-    write_fast_xlsx(directory / "leads.xlsx", "Leads", LEAD_HEADERS, rows, len(rows), money_columns=(5, 6))
+    write_fast_xlsx(directory / "leads.xlsx", "Leads", STARTER_LEAD_HEADERS, rows, len(rows), money_columns=(5, 6))
     del rows
     leads_seconds = time.perf_counter() - started
 

@@ -13,12 +13,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from sheets_sync.backends.google.endpoint import sheets_api_root
 from sheets_sync.config import ConfigError, load_config, missing_files
-from sheets_sync.backends.google.workbook import sheets_api_root
 from sheets_sync.faults import FaultSettingError
-from sheets_sync.store.ledger_sqlite import LedgerError
 from sheets_sync.run.summary import SyncReport
 from sheets_sync.run.sync import run_sync
+from sheets_sync.store.ledger_sqlite import LedgerError
 from sheets_sync.store.lock import RunLockedError
 
 EXIT_OK, EXIT_SOURCE_FAILED, EXIT_BAD_CONFIG = 0, 1, 2

@@ -34,6 +34,8 @@ DEFAULT_LEAD_HEADERS = {
     "phone": "Phone",
     "email": "Email",
 }
+STARTER_LEAD_HEADERS = tuple(DEFAULT_LEAD_HEADERS[field] for field in LEAD_FIELDS[:9])
+"""The lead-log columns a new workspace starts with (``Phone`` and ``Email`` are optional extras)."""
 GROUP_FIELDS = ("vertical", "country", "client", "source", "campaign")
 
 

@@ -1,7 +1,7 @@
 """Failure injection: named checkpoints in the real code, armed by a documented setting.
 
 Like dlt's dummy destination, this is a setting of the real component, not a monkeypatch:
-a sync run passes named checkpoints (one-line calls in ``sync.py``, ``ledger.py``, the
+a sync run passes named checkpoints (one-line calls in ``run/sync.py``, ``store/ledger_sqlite.py``, the
 Excel backend and the audit writer), and two environment variables arm them:
 
 ``SHEETS_SYNC_KILL_AT=<point>[#n]``

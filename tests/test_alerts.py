@@ -12,21 +12,26 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from conftest import Workspace
 from typer.testing import CliRunner
 
 from sheets_sync import load_config, run_sync
-from sheets_sync.core.alerts import (CLIENT_CAP, REASON_MIX, REFUND_RATE, SOURCE_DEFECTS, defect_returns_by_source,
-                                find_alerts)
 from sheets_sync.cli import app
-from sheets_sync.config import Config, parse_config
 from sheets_sync.commands.demo import TIMEZONE, make_demo
-from sheets_sync.store.ledger_sqlite import read_entries
-from sheets_sync.core.model import APPROVED, REJECTED, LedgerEntry, Lead
 from sheets_sync.commands.report import make_report, source_file_names
-from sheets_sync.store.files import write_if_changed
+from sheets_sync.config import Config, parse_config
+from sheets_sync.core.alerts import (
+    CLIENT_CAP,
+    REASON_MIX,
+    REFUND_RATE,
+    SOURCE_DEFECTS,
+    defect_returns_by_source,
+    find_alerts,
+)
+from sheets_sync.core.model import APPROVED, REJECTED, Lead, LedgerEntry
 from sheets_sync.core.weeks import week_ending
-
-from conftest import Workspace
+from sheets_sync.store.files import write_if_changed
+from sheets_sync.store.ledger_sqlite import read_entries
 
 runner = CliRunner()
 UTC = ZoneInfo("UTC")

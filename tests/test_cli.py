@@ -5,12 +5,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import Workspace
 from openpyxl import load_workbook
 from typer.testing import CliRunner
 
 from sheets_sync.cli import app
-
-from conftest import Workspace
 
 runner = CliRunner()
 

@@ -36,7 +36,7 @@ from test_fake_sheets_server import DiscoveryContract
 from test_google_sync import GoogleWorkspace
 
 from sheets_sync import faults
-from sheets_sync.backends.google.workbook import API_URL_ENV
+from sheets_sync.backends.google.endpoint import API_URL_ENV
 from sheets_sync.run.settle import MAX_ATTEMPTS
 from sheets_sync.testing import FakeSheetsServer
 

@@ -4,12 +4,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import Workspace
 from typer.testing import CliRunner
 
 from sheets_sync.cli import app
 from sheets_sync.config import ConfigError, load_config
-
-from conftest import Workspace
 
 runner = CliRunner()
 

@@ -303,8 +303,8 @@ def test_a_torn_audit_row_is_dropped_even_when_it_was_cut_inside_a_quoted_field(
     """A power cut can tear the append anywhere, also just after a newline inside a quoted
     field (a client name or lead ID with a line break): the next append drops the whole torn
     row, not just its last line, and rewrites it."""
-    from sheets_sync.store.ledger_sqlite import read_entries
     from sheets_sync.store.audit_csv import append_audit_csv
+    from sheets_sync.store.ledger_sqlite import read_entries
 
     workspace.lead("A-1", "2024-03-01 10:00", "Acme")
     workspace.lead("A-2", "2024-03-01 11:00", "Acme")

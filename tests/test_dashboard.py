@@ -7,11 +7,10 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+from conftest import Workspace
 from openpyxl import load_workbook
 
 from sheets_sync.core.project.dashboard import BLOCK_COLUMN, DASHBOARD_TAB, TABLES_ROW, Dashboard, Table, plan_dashboard
-
-from conftest import Workspace
 
 
 def _workspace(workspace: Workspace) -> Workspace:

@@ -22,11 +22,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from conftest import Workspace
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
-
-from conftest import Workspace
 from test_returns_engine import files_on_disk
 
 ZONE = ZoneInfo("America/New_York")

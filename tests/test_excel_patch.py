@@ -17,9 +17,9 @@ from openpyxl.styles import Font, PatternFill
 from python_calamine import CalamineWorkbook
 
 from sheets_sync.backends.base import WorkbookChanged
-from sheets_sync.core.cells import CellWrite, storable_text
-from sheets_sync.backends.excel.workbook import ExcelWorkbook, apply_writes, save_book
 from sheets_sync.backends.excel.patch import patched_members, write_archive
+from sheets_sync.backends.excel.workbook import ExcelWorkbook, apply_writes, save_book
+from sheets_sync.core.cells import CellWrite, storable_text
 
 TAB = "Returns"
 FORMATS = [None, "#,##0.00", "yyyy-mm-dd", "0.0%", "0", "[$$-409]#,##0.00;[Red]-[$$-409]#,##0.00"]

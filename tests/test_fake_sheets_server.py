@@ -39,8 +39,8 @@ from google.auth.transport.requests import Request as GoogleAuthRequest
 from google.oauth2 import service_account
 from gspread.http_client import HTTPClient
 
-from sheets_sync.core.cells import CellWrite, Formula
 from sheets_sync.backends.google.workbook import open_google_workbook
+from sheets_sync.core.cells import CellWrite, Formula
 from sheets_sync.testing import Exchange, FakeSheetsServer
 
 SHEETS_SCOPE = "https://www.googleapis.com/auth/spreadsheets"

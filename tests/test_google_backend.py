@@ -21,8 +21,9 @@ from google.auth.transport.requests import Request as GoogleAuthRequest
 from google.oauth2 import service_account
 
 from sheets_sync.backends.base import WorkbookChanged, WorkbookError
+from sheets_sync.backends.google.endpoint import API_URL_ENV
+from sheets_sync.backends.google.workbook import CREDENTIALS_ENV, SHEETS_SCOPE, GoogleWorkbook, open_google_workbook
 from sheets_sync.core.cells import CellWrite, Formula, cell_as_date, cells_equal, grid_cell
-from sheets_sync.backends.google.workbook import API_URL_ENV, CREDENTIALS_ENV, SHEETS_SCOPE, GoogleWorkbook, open_google_workbook
 from sheets_sync.testing import FakeSheetsServer
 
 FAST_RETRY = {"first_retry_delay": 0.01, "retry_budget_seconds": 10.0}

@@ -14,13 +14,13 @@ import requests
 import yaml
 from google.auth.transport.requests import Request as GoogleAuthRequest
 from google.oauth2 import service_account
-
-from sheets_sync.core.cells import CellWrite, ColorRule, LineChart, TabSpec
-from sheets_sync.backends.google.workbook import API_URL_ENV, SHEETS_SCOPE, open_google_workbook
-from sheets_sync.testing import FakeSheetsServer
-
 from test_fake_sheets_server import DiscoveryContract
 from test_google_sync import GoogleWorkspace, _requests_per_spreadsheet
+
+from sheets_sync.backends.google.endpoint import API_URL_ENV
+from sheets_sync.backends.google.workbook import SHEETS_SCOPE, open_google_workbook
+from sheets_sync.core.cells import CellWrite, ColorRule, LineChart, TabSpec
+from sheets_sync.testing import FakeSheetsServer
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from sheets_sync import load_config, run_sync
+from sheets_sync.backends.google.endpoint import API_URL_ENV
 from sheets_sync.core.cells import cell_as_date
-from sheets_sync.backends.google.workbook import API_URL_ENV
 from sheets_sync.testing import FakeSheetsServer
 
 LEADS = [

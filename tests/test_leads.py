@@ -6,12 +6,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from conftest import LEAD_HEADERS, write_xlsx
 
 from sheets_sync.backends.base import WorkbookError
 from sheets_sync.config import LeadsConfig
 from sheets_sync.leadlog import read_lead_log
-
-from conftest import LEAD_HEADERS, write_xlsx
 
 ZONE = ZoneInfo("America/New_York")
 

@@ -11,11 +11,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from conftest import Workspace
 from openpyxl import Workbook, load_workbook
 
-from conftest import Workspace
-from sheets_sync.core.cells import CellWrite
 from sheets_sync.backends.excel.workbook import ExcelWorkbook
+from sheets_sync.core.cells import CellWrite
 
 SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
 
@@ -95,8 +95,8 @@ def test_libreoffice_recalculates_every_formula_row_as_the_engine_computes(works
 
 
 def test_the_demo_workbooks_convert_to_pdf(tmp_path: Path) -> None:
-    from sheets_sync.commands.demo import make_demo
     from sheets_sync import load_config, run_sync
+    from sheets_sync.commands.demo import make_demo
 
     config = make_demo(tmp_path / "demo")
     run_sync(load_config(config))

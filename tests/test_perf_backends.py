@@ -7,23 +7,25 @@ import os
 import time
 import zipfile
 from collections.abc import Iterator
-from datetime import date, datetime, time as clock
+from datetime import date, datetime
+from datetime import time as clock
 from pathlib import Path
 
 import pytest
+from conftest import Workspace, write_xlsx
 from openpyxl import load_workbook
 from openpyxl.cell.rich_text import CellRichText, TextBlock
 from openpyxl.cell.text import InlineFont
 
 from sheets_sync.backends.base import WorkbookChanged
-from sheets_sync.core.cells import CellWrite, Formula
 from sheets_sync.backends.excel.saves import prepare_saves
 from sheets_sync.backends.excel.workbook import ExcelWorkbook
+from sheets_sync.backends.google.endpoint import API_URL_ENV
+from sheets_sync.backends.google.transport import Pacer
+from sheets_sync.backends.google.workbook import open_google_workbook
+from sheets_sync.core.cells import CellWrite, Formula
 from sheets_sync.run import speed
-from sheets_sync.backends.google.workbook import API_URL_ENV, _Pacer, open_google_workbook
 from sheets_sync.testing import FakeSheetsServer
-
-from conftest import Workspace, write_xlsx
 
 ROWS = [
     ["Lead ID", "Reason", "Note", "Status", "First seen"],
@@ -163,7 +165,7 @@ def test_a_save_by_someone_else_after_the_read_is_never_written_over(tmp_path: P
 
 
 def test_the_pacer_never_lets_more_than_its_limit_through_in_a_window() -> None:
-    pacer = _Pacer(3, window_seconds=0.4)
+    pacer = Pacer(3, window_seconds=0.4)
     answered = []
     started = time.monotonic()
     for _ in range(7):

@@ -8,15 +8,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from conftest import LEAD_HEADERS, Workspace, write_xlsx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sheets_sync.leadlog import parse as leads_module
 from sheets_sync.config import LeadsConfig
-from sheets_sync.leadlog import LeadLog, LeadLogCache, load_lead_log, parse_lead_log, read_lead_log
 from sheets_sync.core.project.tracking import Delivered
-
-from conftest import LEAD_HEADERS, Workspace, write_xlsx
+from sheets_sync.leadlog import LeadLog, LeadLogCache, load_lead_log, parse_lead_log, read_lead_log
+from sheets_sync.leadlog import parse as leads_module
 
 ZONE = ZoneInfo("America/New_York")
 HEADERS = LeadsConfig(csv=Path("x.csv")).headers

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import Workspace, read_xlsx
 from openpyxl import load_workbook
 
-from conftest import Workspace, read_xlsx
 from sheets_sync import load_config, run_sync
 from sheets_sync.core.cells import CellWrite
 

@@ -7,15 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import Workspace, write_xlsx
 from openpyxl import load_workbook
 from openpyxl.styles import Protection
 
-from sheets_sync.config import Policy
-from sheets_sync.core.reasons import REASON_CODES, reason_code
-from sheets_sync.core.project.template import new_returns_tab, policy_note, reason_choices, reason_label
 from sheets_sync.commands.init import blank_workbooks
-
-from conftest import Workspace, write_xlsx
+from sheets_sync.config import Policy
+from sheets_sync.core.project.template import new_returns_tab, policy_note, reason_choices, reason_label
+from sheets_sync.core.reasons import REASON_CODES, reason_code
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "returns.xlsx"
 

@@ -9,9 +9,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from openpyxl import load_workbook
-
 from conftest import Workspace, read_xlsx
+from openpyxl import load_workbook
 from test_returns_engine import AS_OF, THIS_WEEK, edit_cells, files_on_disk, ledger_rows, money
 
 REVIEW_HEADER = ["Client", "Lead ID", "Reason", "Requested", "Why", "Decision", "Decided"]

@@ -44,7 +44,8 @@ from openpyxl import load_workbook
 from test_returns_engine import AS_OF, edit_cells, ledger_rows
 
 from sheets_sync import load_config, run_sync
-from sheets_sync.backends.google.workbook import API_URL_ENV, CREDENTIALS_ENV, SHEETS_SCOPE
+from sheets_sync.backends.google.endpoint import API_URL_ENV
+from sheets_sync.backends.google.workbook import CREDENTIALS_ENV, SHEETS_SCOPE
 from sheets_sync.testing import Exchange, FakeSheetsServer
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
@@ -617,7 +618,7 @@ def test_every_formula_trigger_gets_the_apostrophe_in_csv_cells(text: str) -> No
 ])
 def test_the_api_url_may_be_https_or_plain_http_to_a_loopback_host(url: str, root: str,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    from sheets_sync.backends.google.workbook import sheets_api_root
+    from sheets_sync.backends.google.endpoint import sheets_api_root
 
     monkeypatch.setenv(API_URL_ENV, url)
     assert sheets_api_root() == root
@@ -642,7 +643,7 @@ def test_the_api_url_may_be_https_or_plain_http_to_a_loopback_host(url: str, roo
 ])
 def test_any_other_api_url_is_refused_in_one_sentence_naming_the_variable(url: str, says: str,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    from sheets_sync.backends.google.workbook import GoogleApiUrlError, sheets_api_root
+    from sheets_sync.backends.google.endpoint import GoogleApiUrlError, sheets_api_root
     from sheets_sync.config import ConfigError
 
     monkeypatch.setenv(API_URL_ENV, url)

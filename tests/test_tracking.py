@@ -5,14 +5,14 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given, strategies as st
+from conftest import Workspace
+from hypothesis import given
+from hypothesis import strategies as st
 from openpyxl import load_workbook
 from openpyxl.styles import Font
 
 from sheets_sync.core.project.tracking import METRICS, tab_titles, valid_tab_title
 from sheets_sync.core.weeks import local_date, week_ending
-
-from conftest import Workspace
 
 NEW_YORK, TOKYO = ZoneInfo("America/New_York"), ZoneInfo("Asia/Tokyo")
 

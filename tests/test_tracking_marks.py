@@ -6,15 +6,19 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
+from conftest import Workspace
 from openpyxl import load_workbook
 
 from sheets_sync.core.cells import CellWrite
 from sheets_sync.core.model import Lead
+from sheets_sync.core.project.marks import (
+    ACCRUAL_FILL,
+    CASH_FILL,
+    RESTATED_FILL,
+    mark_tracking_writes,
+    restatement_notes,
+)
 from sheets_sync.core.project.tracking import Refund
-from sheets_sync.core.project.marks import (ACCRUAL_FILL, CASH_FILL, RESTATED_FILL, mark_tracking_writes,
-                                        restatement_notes)
-
-from conftest import Workspace
 
 FEB17, FEB24, MAR2, MAR9 = date(2024, 2, 17), date(2024, 2, 24), date(2024, 3, 2), date(2024, 3, 9)
 

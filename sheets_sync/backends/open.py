@@ -28,6 +28,16 @@ def open_workbook(config: Config, excel: Path | None, google: str | None, *, cre
                                 retry_budget_seconds=config.google.retry_budget_seconds)
 
 
+Opener = Callable[[Path | None, str | None, bool], Workbook]
+"""Opens the workbook at an Excel path or a Google ID (``create``: an Excel file may not
+exist yet). A run takes one (:func:`workspace_opener` by default; tests may hand in
+:func:`~sheets_sync.backends.memory.memory_opener`)."""
+
+
+def workspace_opener(config: Config) -> Opener:
+    return lambda excel, google, create: open_workbook(config, excel, google, create=create)
+
+
 def google_opener(config: Config) -> Callable[[str], Workbook]:
     """Opens a Google spreadsheet by ID or URL with the config's credentials."""
     return lambda spreadsheet: open_workbook(config, None, spreadsheet)

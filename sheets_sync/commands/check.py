@@ -5,14 +5,14 @@ from __future__ import annotations
 from contextlib import ExitStack
 
 from sheets_sync.backends.base import WorkbookError
-from sheets_sync.core.cells import cell_text
 from sheets_sync.backends.excel.workbook import read_only_on_disk
-from sheets_sync.config import Config
 from sheets_sync.backends.open import open_workbook
-from sheets_sync.leadlog import workspace_lead_log
-from sheets_sync.store.ledger_sqlite import LedgerError, read_entries
+from sheets_sync.config import Config
+from sheets_sync.core.cells import cell_text
 from sheets_sync.core.project.returns import ENGINE_COLUMNS
 from sheets_sync.core.project.table import TabError, table_layout
+from sheets_sync.leadlog import workspace_lead_log
+from sheets_sync.store.ledger_sqlite import LedgerError, read_entries
 
 
 def reach_everything(config: Config) -> list[tuple[str, str | None]]:

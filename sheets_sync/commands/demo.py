@@ -22,10 +22,10 @@ from zoneinfo import ZoneInfo
 from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Protection
 
-from sheets_sync.config import Policy, load_config
 from sheets_sync.commands.init import write_returns_workbook
-from sheets_sync.run.sync import SyncReport, run_sync
+from sheets_sync.config import STARTER_LEAD_HEADERS, Policy, load_config
 from sheets_sync.core.weeks import week_ending
+from sheets_sync.run.sync import SyncReport, run_sync
 
 TIMEZONE = "America/New_York"
 WEEKS = 12
@@ -123,7 +123,7 @@ def _leads(today: date, rng: random.Random) -> list[DemoLead]:
 def _write_leads(path: Path, leads: list[DemoLead]) -> None:
     book = Workbook(write_only=True)
     sheet = book.create_sheet("Leads")
-    sheet.append(["Lead ID", "Delivered At", "Client", "Vertical", "Country", "Price", "Cost", "Source", "Campaign"])
+    sheet.append(list(STARTER_LEAD_HEADERS))
     for lead in leads:
         sheet.append([lead.lead_id, lead.delivered_at, lead.client.name, lead.client.vertical, lead.country,
                       lead.price, lead.cost, lead.source, f"{lead.client.vertical[:4].upper()}-{lead.country}"])

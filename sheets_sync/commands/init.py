@@ -11,9 +11,9 @@ import yaml
 from openpyxl import Workbook, load_workbook
 
 from sheets_sync.backends.excel.workbook import ExcelWorkbook
-from sheets_sync.config import Policy, parse_config
-from sheets_sync.core.review import REVIEW_COLUMNS, REVIEW_TAB
+from sheets_sync.config import STARTER_LEAD_HEADERS, Policy, parse_config
 from sheets_sync.core.project.template import new_returns_tab
+from sheets_sync.core.review import REVIEW_COLUMNS, REVIEW_TAB
 
 TEMPLATE_FILES = {
     "config.yaml": "config.yaml",
@@ -21,7 +21,6 @@ TEMPLATE_FILES = {
     "returns.xlsx": "returns/example.xlsx",
     "tracking.xlsx": "tracking.xlsx",
 }
-LEAD_HEADERS = ("Lead ID", "Delivered At", "Client", "Vertical", "Country", "Price", "Cost", "Source", "Campaign")
 
 
 def write_returns_workbook(path: Path, policy: Policy, currency: str, tab: str = "Returns") -> None:
@@ -36,7 +35,7 @@ def blank_workbooks() -> dict[str, Workbook]:
     """The blank workbooks ``templates/`` ships, built from the same names the engine uses;
     ``returns.xlsx`` shows the starter config's policy."""
     books = {}
-    for name, tab, header in (("leads.xlsx", "Leads", LEAD_HEADERS),
+    for name, tab, header in (("leads.xlsx", "Leads", STARTER_LEAD_HEADERS),
                               ("tracking.xlsx", REVIEW_TAB, REVIEW_COLUMNS)):
         book = Workbook()
         sheet = book.active

@@ -12,13 +12,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sheets_sync.core.alerts import SOURCE_RETURN_COLUMNS, Alert, defect_returns_by_source, find_alerts
 from sheets_sync.config import Config
-from sheets_sync.leadlog import workspace_lead_log
-from sheets_sync.store.ledger_sqlite import read_entries
+from sheets_sync.core.alerts import SOURCE_RETURN_COLUMNS, Alert, defect_returns_by_source, find_alerts
 from sheets_sync.core.model import Problem
 from sheets_sync.core.project.audit import csv_safe
+from sheets_sync.leadlog import workspace_lead_log
 from sheets_sync.store.files import write_if_changed
+from sheets_sync.store.ledger_sqlite import read_entries
 
 SOURCE_FILES_DIR = "returns-by-source"
 _UNSAFE_FILE_CHARS = re.compile(r'[<>:"/\\|?*\x00-\x1f]')

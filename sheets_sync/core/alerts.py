@@ -24,14 +24,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sheets_sync.config import Config
-from sheets_sync.core.model import APPROVED, LedgerEntry, Lead
-from sheets_sync.core.reasons import DEFECT_REASONS, reason_code
+from sheets_sync.core.model import APPROVED, Lead, LedgerEntry
 from sheets_sync.core.project.tracking import GroupKey, group_key
+from sheets_sync.core.reasons import DEFECT_REASONS, reason_code
 from sheets_sync.core.weeks import week_ending
+
+if TYPE_CHECKING:  # the config is read by the I/O layer and handed in
+    from sheets_sync.config import Config
 
 REFUND_RATE, SOURCE_DEFECTS, CLIENT_CAP, REASON_MIX = "refund_rate", "source_defects", "client_cap", "reason_mix"
 SOURCE_RETURN_COLUMNS = ("Lead ID", "Delivered At", "Client", "Reason", "Credit", "Week restated")

@@ -22,10 +22,10 @@ import unicodedata
 from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import filterfalse
-from operator import methodcaller
 from datetime import date, datetime, time
 from decimal import Decimal
+from itertools import filterfalse
+from operator import methodcaller
 
 import numpy
 

@@ -11,11 +11,14 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
-from sheets_sync.config import Policy
-from sheets_sync.core.money import format_money
 from sheets_sync.core.model import APPROVED, NEEDS_REVIEW, REJECTED, Lead, Verdict
+from sheets_sync.core.money import format_money
 from sheets_sync.core.reasons import reason_code
+
+if TYPE_CHECKING:  # the config is read by the I/O layer and handed in
+    from sheets_sync.config import Policy
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +53,7 @@ class ClientHistory:
         return count(self.delivery_dates), count(self.approved_delivery_dates)
 
 
-Rule = Callable[[Request, Policy, ClientHistory, "str | None"], "Verdict | None"]
+Rule = Callable[[Request, "Policy", ClientHistory, "str | None"], "Verdict | None"]
 
 
 def returns_enabled(request: Request, policy: Policy, history: ClientHistory, code: str | None) -> Verdict | None:

@@ -7,10 +7,9 @@ import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-
 from sheets_sync.config import LeadsConfig
-from sheets_sync.store.files import replace_atomically
 from sheets_sync.leadlog.columns import LeadLog
+from sheets_sync.store.files import replace_atomically
 
 CACHE_FORMAT = 2
 """Bump when the cached columns change meaning; older caches are then ignored."""

@@ -11,7 +11,6 @@ from datetime import date, datetime, time, timedelta
 from itertools import islice, repeat
 from zoneinfo import ZoneInfo
 
-
 from sheets_sync.backends.base import WorkbookError
 from sheets_sync.core.cells import CellValue, cell_as_date, cell_text, storable_text
 from sheets_sync.core.model import Problem

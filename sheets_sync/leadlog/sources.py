@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 from sheets_sync.backends.base import WorkbookError
 from sheets_sync.backends.excel.calamine import panics_as_errors, stream_rows
-from sheets_sync.core.cells import CellValue
 from sheets_sync.backends.open import google_opener
 from sheets_sync.config import Config, LeadsConfig
+from sheets_sync.core.cells import CellValue
 from sheets_sync.core.model import Lead, Problem
 from sheets_sync.leadlog.columns import LeadLog
 from sheets_sync.leadlog.parse import parse_lead_log

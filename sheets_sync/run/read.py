@@ -11,14 +11,21 @@ from datetime import datetime
 
 from sheets_sync import faults
 from sheets_sync.backends.base import Workbook, WorkbookError
-from sheets_sync.backends.open import google_opener, open_workbook
+from sheets_sync.backends.open import Opener, google_opener
 from sheets_sync.config import Config, Location
 from sheets_sync.core.cells import CellWrite, Grid
 from sheets_sync.core.ids import ClientLeadIndex
 from sheets_sync.core.project.returns import CLIENT_COLUMNS, ENGINE_COLUMNS, PastedRow, read_returns_rows
 from sheets_sync.core.project.table import TabError, TableLayout, with_table
-from sheets_sync.core.review import (REVIEW_COLUMNS, REVIEW_ENGINE, REVIEW_REQUIRED, REVIEW_TAB, ReviewTab,
-                                     read_review_rows, review_key)
+from sheets_sync.core.review import (
+    REVIEW_COLUMNS,
+    REVIEW_ENGINE,
+    REVIEW_REQUIRED,
+    REVIEW_TAB,
+    ReviewTab,
+    read_review_rows,
+    review_key,
+)
 from sheets_sync.leadlog import LeadLog, LeadLogCache, load_lead_log
 from sheets_sync.run.summary import SyncReport
 
@@ -49,8 +56,9 @@ class Reader:
     """Reads a workspace's sources for one run; workbooks stay open (and, for Excel, locked)
     until ``stack`` closes, except in a dry run, which locks nothing."""
 
-    def __init__(self, config: Config, report: SyncReport, stack: ExitStack) -> None:
+    def __init__(self, config: Config, report: SyncReport, stack: ExitStack, opener: Opener) -> None:
         self.config = config
+        self.open = opener
         self.report = report
         self.stack = stack
 
@@ -84,7 +92,7 @@ class Reader:
         or, when it cannot be read, the source and what is wrong, to report."""
         tab = location.tab or "Returns"
         try:
-            workbook = workbook or self._hold(open_workbook(self.config, location.excel, location.google))
+            workbook = workbook or self._hold(self.open(location.excel, location.google, False))
             grid = workbook.read([tab]).get(tab)
             tab_exists = grid is not None
             grid, layout, header_writes = with_table(grid, tab, (*CLIENT_COLUMNS, *ENGINE_COLUMNS),
@@ -108,8 +116,7 @@ class Reader:
     def tracking(self, tabs: list[str], workbook: Workbook | None = None) -> tuple[Workbook | None, dict[str, Grid]]:
         tracking = self.config.tracking
         try:
-            workbook = workbook or self._hold(open_workbook(self.config, tracking.excel, tracking.google,
-                                                            create=True))
+            workbook = workbook or self._hold(self.open(tracking.excel, tracking.google, True))
             return workbook, workbook.read(tabs)
         except WorkbookError as error:
             self.report.fail(f"tracking ({tracking.excel or tracking.google})", str(error))

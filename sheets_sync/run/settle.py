@@ -5,7 +5,7 @@ file, or insert, delete or sort rows in a Google tab, in between. The backends d
 raise :class:`~sheets_sync.backends.base.WorkbookChanged`: Excel before anything is written
 (the save is refused), Google right after its single batch (the Sheets API has no
 conditional write; the batch answers with the rows as they are after it, see
-``backends/google.py``). Either way the engine reads the fresh content, plans again -- the
+``backends/google/workbook.py``). Either way the engine reads the fresh content, plans again -- the
 same pure projection of (lead log, ledger) -- and writes; so the person's change is kept,
 no status stays on a row that moved, and a client cell is never written.
 

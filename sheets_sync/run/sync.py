@@ -12,11 +12,10 @@ from contextlib import ExitStack, nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
 
-
 from sheets_sync import faults
 from sheets_sync.backends.base import Workbook, WorkbookChanged, WorkbookError
 from sheets_sync.backends.excel.files import in_use_message, open_by
-from sheets_sync.backends.open import path_label
+from sheets_sync.backends.open import Opener, path_label, workspace_opener
 from sheets_sync.config import Config, Policy
 from sheets_sync.core.books import LedgerState
 from sheets_sync.core.cells import CellWrite, Grid, TabSpec
@@ -29,16 +28,27 @@ from sheets_sync.core.project.dashboard import DASHBOARD_TAB, DASHBOARD_TAB_SPEC
 from sheets_sync.core.project.marks import mark_tracking_writes, restatement_notes
 from sheets_sync.core.project.returns import plan_returns_tab
 from sheets_sync.core.project.template import new_returns_tab
-from sheets_sync.core.project.tracking import (Refund, TabLayoutError, plan_tracking_tab, tab_titles, tracking_tab_spec,
-                                               weekly_figures)
-from sheets_sync.core.review import (REVIEW_TAB, REVIEW_TAB_SPEC,
-                                     ReviewTab, plan_review_tab, review_lines,
-                                     settle_reviews)
+from sheets_sync.core.project.tracking import (
+    Refund,
+    TabLayoutError,
+    plan_tracking_tab,
+    tab_titles,
+    tracking_tab_spec,
+    weekly_figures,
+)
+from sheets_sync.core.review import (
+    REVIEW_TAB,
+    REVIEW_TAB_SPEC,
+    ReviewTab,
+    plan_review_tab,
+    review_lines,
+    settle_reviews,
+)
 from sheets_sync.core.weeks import local_date, week_ending
 from sheets_sync.leadlog.columns import LeadLog
+from sheets_sync.run.read import Reader, ReturnsSource
 from sheets_sync.run.settle import write_settled
 from sheets_sync.run.speed import rare_garbage_collection, save_in_workers, started_beside
-from sheets_sync.run.read import Reader, ReturnsSource
 from sheets_sync.run.summary import SyncReport
 from sheets_sync.store.audit_csv import append_audit_csv
 from sheets_sync.store.ledger_sqlite import Ledger, LedgerError
@@ -51,8 +61,9 @@ class Sync:
     """One run over a config. ``Sync(config, ...).run()`` returns a :class:`SyncReport`."""
 
     def __init__(self, config: Config, *, as_of: datetime | None = None, dry_run: bool = False,
-                 on_step: Callable[[str], None] | None = None) -> None:
+                 on_step: Callable[[str], None] | None = None, opener: Opener | None = None) -> None:
         self.config = config
+        self.opener = opener or workspace_opener(config)
         now = datetime.now(config.zone)
         as_of = as_of or now
         # The run's moment in the workspace timezone, where every time it stamps is shown.
@@ -79,7 +90,7 @@ class Sync:
         with (nullcontext() if self.report.dry_run else workspace_lock(self.config.ledger.path)), \
                 rare_garbage_collection(), ExitStack() as stack:
             faults.checkpoint("run.locked")
-            self._run(stack, Reader(self.config, self.report, stack))
+            self._run(stack, Reader(self.config, self.report, stack, self.opener))
             faults.checkpoint("run.done")
         return self.report
 
@@ -350,7 +361,9 @@ class Sync:
 
 
 def run_sync(config: Config, *, as_of: datetime | None = None, dry_run: bool = False,
-             on_step: Callable[[str], None] | None = None) -> SyncReport:
+             on_step: Callable[[str], None] | None = None, opener: Opener | None = None) -> SyncReport:
     """One sync pass over ``config``. Raises only :class:`RunLockedError` and ledger errors;
-    every source problem is reported in the returned :class:`SyncReport`."""
-    return Sync(config, as_of=as_of, dry_run=dry_run, on_step=on_step).run()
+    every source problem is reported in the returned :class:`SyncReport`. ``opener`` opens
+    the workbooks the config names (default: the Excel files and Google spreadsheets
+    themselves)."""
+    return Sync(config, as_of=as_of, dry_run=dry_run, on_step=on_step, opener=opener).run()

@@ -1,4 +1,4 @@
-"""Files other people and programs have open: owner files, changes on disk, durable saves.
+"""Files other people and programs have open: owner files and changes on disk.
 
 Excel (Windows and Mac) marks a workbook it has open with an *owner file* ``~$name.xlsx``
 beside it, holding the user's name; LibreOffice writes ``.~lock.name.xlsx#``. While one

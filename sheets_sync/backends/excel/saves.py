@@ -70,7 +70,7 @@ def _end_with_parent(parent: int) -> None:
 def save_prepared_copy(path: Path, stamp: FileStamp, writes: list[CellWrite], new_tabs: list[str | TabSpec],
                        charts: list[LineChart]) -> Path | None:
     """In a worker process (:func:`prepare_saves`): the workbook at ``path`` with
-    ``writes`` applied (into its XML where excel_patch can), saved to a temporary file
+    ``writes`` applied (into its XML where excel/patch.py can), saved to a temporary file
     beside it; ``None`` if the file is no longer the one the run read (``stamp``). A copy
     left by a killed run is removed by the next run that opens the workbook."""
     if file_stamp(path) != stamp:

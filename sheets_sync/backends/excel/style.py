@@ -1,5 +1,5 @@
-"""How the Excel backend draws what :class:`~.base.TabSpec`, :class:`~.base.CellWrite` and
-:class:`~.base.LineChart` describe: dropdowns, sheet protection, conditional colours, cell
+"""How the Excel backend draws what :class:`~sheets_sync.core.cells.TabSpec`, :class:`~sheets_sync.core.cells.CellWrite` and
+:class:`~sheets_sync.core.cells.LineChart` describe: dropdowns, sheet protection, conditional colours, cell
 notes and fills, native line charts. openpyxl keeps all of them when it loads and saves a
 workbook again (EXCEL-NOTES), so they are drawn once and survive every later run.
 """

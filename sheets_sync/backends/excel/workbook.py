@@ -24,13 +24,32 @@ from python_calamine import CalamineWorkbook
 
 from sheets_sync import faults
 from sheets_sync.backends.base import WorkbookChanged, WorkbookError, WorkbookInUse
-from sheets_sync.core.cells import CellValue, CellWrite, Formula, Grid, LineChart, TabSpec, column_letter, storable_text, tab_spec
 from sheets_sync.backends.excel.calamine import calamine_panicked, panics_unprinted
 from sheets_sync.backends.excel.files import file_stamp, in_use_message, open_by
-from sheets_sync.store.files import fsync_directory, remove_stale_temporaries, written_copy
-from sheets_sync.backends.excel.patch import (FORMULA_ELEMENT, FORMULA_STARTS, cell_place, date_format, patchable, patched_members,
-                          sheet_parts, write_archive, xml_text)
+from sheets_sync.backends.excel.patch import (
+    FORMULA_ELEMENT,
+    FORMULA_STARTS,
+    cell_place,
+    date_format,
+    patchable,
+    patched_members,
+    sheet_parts,
+    write_archive,
+    xml_text,
+)
 from sheets_sync.backends.excel.style import decorate_cell, decorate_new_tab, place_charts
+from sheets_sync.core.cells import (
+    CellValue,
+    CellWrite,
+    Formula,
+    Grid,
+    LineChart,
+    TabSpec,
+    column_letter,
+    storable_text,
+    tab_spec,
+)
+from sheets_sync.store.files import fsync_directory, remove_stale_temporaries, written_copy
 
 LOCK_TIMEOUT_SECONDS = 30
 OLE_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -150,7 +169,7 @@ class ExcelWorkbook:
 
     def _patchable(self, writes: Sequence[CellWrite], new_tabs: Sequence[str | TabSpec],
                    charts: Sequence[LineChart]) -> bool:
-        """Whether ``writes`` may go straight into the file's XML (excel_patch.py): plain values
+        """Whether ``writes`` may go straight into the file's XML (excel/patch.py): plain values
         for a workbook read by value, not loaded with openpyxl, and no tab or chart to add."""
         return self._book is None and self._stamp is not None and not new_tabs and not charts and patchable(writes)
 
@@ -268,7 +287,7 @@ class ExcelWorkbook:
         return grids
 
     def _changed(self) -> WorkbookChanged:
-        # Forget the file as it was: the next read takes what is on disk now (settle.py re-plans on it).
+        # Forget the file as it was: the next read takes what is on disk now (run/settle.py re-plans on it).
         self._book, self._stamp = None, None
         return WorkbookChanged(f"{self.label} was saved by someone else while sheets-sync was working on it; "
                                "nothing was written over it.", written=False)

@@ -1,5 +1,5 @@
-"""The ``spreadsheets:batchUpdate`` requests that draw what :class:`~.base.TabSpec`,
-:class:`~.base.CellWrite` and :class:`~.base.LineChart` describe on Google Sheets.
+"""The ``spreadsheets:batchUpdate`` requests that draw what :class:`~sheets_sync.core.cells.TabSpec`,
+:class:`~sheets_sync.core.cells.CellWrite` and :class:`~sheets_sync.core.cells.LineChart` describe on Google Sheets.
 
 They travel in the one batch a write sends (the three-requests-per-spreadsheet bound holds):
 ``setDataValidation`` (a list of choices, not strict), ``addProtectedRange`` (editable by the

@@ -42,45 +42,37 @@ bearer token, so the URL must be ``https://``, or ``http://`` to a loopback host
 
 from __future__ import annotations
 
-import email.utils
-import ipaddress
 import os
-import random
 import re
 import secrets
-import threading
-import time
-from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
-import requests
-from google.auth.exceptions import RefreshError, TransportError
+from google.auth.exceptions import RefreshError
 from google.oauth2.service_account import Credentials
 from gspread.exceptions import APIError
-from gspread.http_client import HTTPClient
 
 from sheets_sync.backends.base import WorkbookChanged, WorkbookError
-from sheets_sync.core.cells import (CellValue, CellWrite, Formula, Grid, LineChart, TabSpec, date_serial,
-                                    tab_spec)
 from sheets_sync.backends.google import verify
+from sheets_sync.backends.google.endpoint import sheets_api_root
 from sheets_sync.backends.google.style import chart_extent, chart_requests, decorated_cell_data, tab_requests
-from sheets_sync.config import ConfigError
+from sheets_sync.backends.google.transport import (
+    RetryBudgetExhausted,
+    RetryPolicy,
+    SheetsHTTPClient,
+    write_pacer,
+)
+from sheets_sync.core.cells import CellValue, CellWrite, Formula, Grid, LineChart, TabSpec, date_serial, tab_spec
 
 SHEETS_SCOPE = "https://www.googleapis.com/auth/spreadsheets"
-API_URL_ENV = "SHEETS_SYNC_GOOGLE_API_URL"
 CREDENTIALS_ENV = "GOOGLE_APPLICATION_CREDENTIALS"
-GOOGLE_SHEETS_ROOT = "https://sheets.googleapis.com"
 NEW_TAB_ROWS = 1000  # what Google gives a new tab; a new tab is at least this big
 NEW_TAB_COLUMNS = 26
 PIXELS_PER_CHARACTER = 7.5  # Sheets sizes columns in pixels; the engine's widths are in characters
-CONNECT_TIMEOUT_SECONDS = 10.0
 WRITES_PER_MINUTE = 60
 """Google's default Sheets quota of write requests per minute per user (here: the service
 account), across all its spreadsheets. Writes are paced under it rather than refused."""
@@ -102,56 +94,6 @@ def spreadsheet_id_from(spreadsheet: str) -> str:
     if _BARE_ID.fullmatch(text):
         return text
     raise WorkbookError(f"{spreadsheet!r} is neither a Google spreadsheet id nor a Google Sheets URL.")
-
-
-class GoogleApiUrlError(WorkbookError, ConfigError):
-    """``SHEETS_SYNC_GOOGLE_API_URL`` is not a URL the service account's token may be sent to.
-
-    A :class:`WorkbookError`, so that where a Google spreadsheet is opened it fails like any
-    unreachable source, with its one sentence and no request sent; and a :class:`ConfigError`
-    (a setting of the operator's, not a fault of the spreadsheet), for callers that check
-    :func:`sheets_api_root` before a run.
-    """
-
-
-def _is_loopback(host: str) -> bool:
-    """``localhost``, an address in ``127.0.0.0/8`` or ``::1``; no other name (a name is
-    resolved by DNS, which can send it anywhere)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def sheets_api_root() -> str:
-    """Where Sheets API calls go: ``https://sheets.googleapis.com``, or the base URL in
-    ``SHEETS_SYNC_GOOGLE_API_URL`` (e.g. a local test server).
-
-    Every call carries the service account's bearer token, so the URL must be ``https://``,
-    or plain ``http://`` to a loopback host (``localhost``, ``127.0.0.0/8``, ``::1``); no
-    user name or password, query or fragment. Raises :class:`GoogleApiUrlError` otherwise.
-    The message names the variable and the host, never the whole URL (it might hold a secret).
-    """
-    text = os.environ.get(API_URL_ENV, "").strip()
-    if not text:
-        return GOOGLE_SHEETS_ROOT
-    try:
-        parts = urlsplit(text)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number from 0 to 65535
-    except ValueError:  # that, or an unclosed [ of an IPv6 address
-        parts = None
-    scheme, host = (parts.scheme.lower(), parts.hostname or "") if parts else ("", "")
-    if (parts is None or scheme not in ("http", "https") or not host or "@" in parts.netloc or parts.query
-            or parts.fragment or any(char.isspace() or char == "\\" or not char.isprintable() for char in text)):
-        raise GoogleApiUrlError(f"{API_URL_ENV} is not a base URL like https://sheets.example.com or "
-                                "http://127.0.0.1:8123 (a scheme and a host; no user name, query or fragment).")
-    if scheme == "http" and not _is_loopback(host):
-        shown = f"[{host}]" if ":" in host else host
-        raise GoogleApiUrlError(f"{API_URL_ENV} names http://{shown}, which would send the service account's token "
-                                "unencrypted: use https://, or http:// only for localhost, 127.0.0.0/8 or ::1.")
-    return text.rstrip("/")
 
 
 def open_google_workbook(
@@ -177,9 +119,9 @@ def open_google_workbook(
             f"(or the {CREDENTIALS_ENV} environment variable) to the key file's path."
         )
     credentials = _load_credentials(Path(key_file))
-    retry = _RetryPolicy(budget_seconds=retry_budget_seconds, first_delay=first_retry_delay)
-    pacer = _write_pacer(api_root, credentials.service_account_email, writes_per_minute)
-    client = _SheetsHTTPClient(credentials, api_root, retry, pacer)
+    retry = RetryPolicy(budget_seconds=retry_budget_seconds, first_delay=first_retry_delay)
+    pacer = write_pacer(api_root, credentials.service_account_email, writes_per_minute)
+    client = SheetsHTTPClient(credentials, api_root, retry, pacer)
     return GoogleWorkbook(spreadsheet_id, client, credentials.service_account_email, Path(key_file))
 
 
@@ -213,136 +155,6 @@ def _load_credentials(key_file: Path) -> Credentials:
 
 
 @dataclass(frozen=True)
-class _RetryPolicy:
-    budget_seconds: float
-    first_delay: float
-    max_delay: float = 32.0
-
-    def backoff(self, attempt: int) -> float:
-        """Exponential back-off with jitter, so parallel runs do not retry in step."""
-        return min(self.max_delay, self.first_delay * 2**attempt) * random.uniform(0.5, 1.0)
-
-
-class _Pacer:
-    """At most ``limit`` requests in any ``window_seconds``: a request waits for its turn
-    instead of being refused (429) and backing off. A request counts from when its answer
-    came, by which time the server has counted it, so the two windows never disagree."""
-
-    def __init__(self, limit: int, window_seconds: float = 60.0) -> None:
-        self.limit = limit
-        self.window_seconds = window_seconds
-        self._answered: deque[float] = deque()
-        self._lock = threading.Lock()
-
-    @contextmanager
-    def turn(self) -> Iterator[None]:
-        with self._lock:  # one paced request at a time, so the count is exact
-            while len(self._answered) >= self.limit:
-                wait = self._answered[0] + self.window_seconds - time.monotonic()
-                if wait > 0:
-                    time.sleep(wait)
-                else:
-                    self._answered.popleft()
-            try:
-                yield
-            finally:
-                self._answered.append(time.monotonic())
-
-
-_pacers: dict[tuple[str, str, int], _Pacer] = {}
-_pacers_lock = threading.Lock()
-
-
-def _write_pacer(api_root: str, account: str, writes_per_minute: int) -> _Pacer:
-    """The pacer of one service account's writes: Google's quota counts them across every
-    spreadsheet, so all the workbooks a run opens with that key share it."""
-    with _pacers_lock:
-        return _pacers.setdefault((api_root, account, writes_per_minute), _Pacer(writes_per_minute))
-
-
-class _RetryBudgetExhausted(Exception):
-    """Google kept failing transiently until the retry budget ran out; args[0] says how."""
-
-
-def _is_transient(status: int) -> bool:
-    return status in (408, 429) or status >= 500
-
-
-def _retry_after_seconds(response: requests.Response) -> float | None:
-    """The server's ``Retry-After`` (seconds or an HTTP date), if it sent a usable one."""
-    value = response.headers.get("Retry-After", "").strip()
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (moment - datetime.now(timezone.utc)).total_seconds())
-
-
-class _SheetsHTTPClient(HTTPClient):
-    """gspread's HTTP client, sending Sheets calls to ``api_root`` and retrying transient failures.
-
-    gspread's own BackOffHTTPClient is not used: it retries only JSON errors, ignores
-    Retry-After and never gives up.
-    """
-
-    def __init__(self, credentials: Credentials, api_root: str, retry: _RetryPolicy, write_pacer: _Pacer) -> None:
-        super().__init__(credentials)
-        self._api_root = api_root
-        self.retry = retry
-        self._write_pacer = write_pacer
-
-    def request(
-        self,
-        method: str,
-        endpoint: str,
-        params: Any = None,
-        data: bytes | None = None,
-        json: Mapping[str, Any] | None = None,
-        files: Any = None,
-        headers: Any = None,
-    ) -> requests.Response:
-        if endpoint.startswith(GOOGLE_SHEETS_ROOT):
-            endpoint = self._api_root + endpoint.removeprefix(GOOGLE_SHEETS_ROOT)
-        deadline = time.monotonic() + self.retry.budget_seconds
-        attempt = 0
-        while True:
-            # A hung answer must not outlive the budget either.
-            remaining = max(1.0, deadline - time.monotonic())
-            self.timeout = (min(CONNECT_TIMEOUT_SECONDS, remaining), remaining)
-            try:
-                with self._write_pacer.turn() if method.upper() != "GET" else nullcontext():
-                    return super().request(method, endpoint, params=params, data=data, json=json, files=files,
-                                           headers=headers)
-            except APIError as error:
-                status = error.response.status_code
-                if not _is_transient(status):
-                    raise
-                failure = f"HTTP {status}"
-                wait = _retry_after_seconds(error.response)
-            except (requests.ConnectionError, requests.Timeout, TransportError) as error:
-                failure = type(error).__name__
-                wait = None
-            remaining = deadline - time.monotonic()
-            if wait is None:
-                # Our own back-off never outlasts the budget: the last try comes at its end, so
-                # a budget as long as Google's quota minute outlasts any quota refusal.
-                wait = min(self.retry.backoff(attempt), max(remaining, 0.0))
-            if remaining <= 0 or wait > remaining:  # the server's Retry-After is past the budget
-                raise _RetryBudgetExhausted(failure)
-            time.sleep(wait)
-            attempt += 1
-
-
-# --------------------------------------------------------------------------- the workbook
-
-
-@dataclass(frozen=True)
 class _Tab:
     sheet_id: int
     rows: int
@@ -365,7 +177,7 @@ class GoogleWorkbook:
     """One Google spreadsheet for one sync run; see the module docstring for the request budget."""
 
     def __init__(
-        self, spreadsheet_id: str, client: _SheetsHTTPClient, service_account_email: str, key_file: Path
+        self, spreadsheet_id: str, client: SheetsHTTPClient, service_account_email: str, key_file: Path
     ) -> None:
         self.label = spreadsheet_id
         self._client = client
@@ -478,7 +290,7 @@ class GoogleWorkbook:
             return action()
         except APIError as error:
             raise self._refusal(error) from error
-        except _RetryBudgetExhausted as error:
+        except RetryBudgetExhausted as error:
             raise WorkbookError(
                 f"Google Sheets kept failing for spreadsheet {self.label} ({error.args[0]}) and sheets-sync "
                 f"gave up after {self._client.retry.budget_seconds:g} seconds of retrying: try again later."

@@ -29,14 +29,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from sheets_sync.core.cells import CellValue, CellWrite, Grid, LineChart, TabSpec, cell_as_date, cells_equal, grid_cell
-from sheets_sync.config import Config
 from sheets_sync.core.model import APPROVED, LedgerEntry
 from sheets_sync.core.money import ZERO
-from sheets_sync.core.reasons import reason_code
 from sheets_sync.core.project.tracking import GroupKey, Refund, WeekFigures
+from sheets_sync.core.reasons import reason_code
 from sheets_sync.core.weeks import local_date, week_ending
+
+if TYPE_CHECKING:  # the config is read by the I/O layer and handed in
+    from sheets_sync.config import Config
 
 DASHBOARD_TAB = "Dashboard"
 CHART_WEEKS = 26

@@ -16,8 +16,17 @@ from sheets_sync.core.cells import CellValue, CellWrite, Grid, TabSpec, cell_tex
 from sheets_sync.core.ids import ClientLeadIndex, ledger_key, split_pasted
 from sheets_sync.core.model import APPROVED, DUPLICATE, MIXED, UNKNOWN, LedgerEntry
 from sheets_sync.core.money import ZERO
-from sheets_sync.core.project.table import (CELL_TEXT_LIMIT, DATE, DATE_TIME, MONEY, TableLayout, column_formats,
-                                            diff_cells, local_moment, text_units)
+from sheets_sync.core.project.table import (
+    CELL_TEXT_LIMIT,
+    DATE,
+    DATE_TIME,
+    MONEY,
+    TableLayout,
+    column_formats,
+    diff_cells,
+    local_moment,
+    text_units,
+)
 
 CLIENT_COLUMNS = ("Lead ID", "Reason", "Note")
 ENGINE_COLUMNS = ("Status", "Detail", "Credit", "Week restated", "First seen")

@@ -25,12 +25,15 @@ list, so the Excel and Google backends draw it the same way.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from sheets_sync.core.cells import CellWrite, ColorRule, TabSpec
-from sheets_sync.config import Policy
 from sheets_sync.core.model import APPROVED, NEEDS_REVIEW, REJECTED
-from sheets_sync.core.reasons import OUTCOME_REASONS, REASON_CODES
 from sheets_sync.core.project.returns import CLIENT_COLUMNS, ENGINE_COLUMNS, returns_tab_spec
+from sheets_sync.core.reasons import OUTCOME_REASONS, REASON_CODES
+
+if TYPE_CHECKING:  # the config is read by the I/O layer and handed in
+    from sheets_sync.config import Policy
 
 CLIENT_HEADER_FILL = "E2EFDA"  # light green: yours to fill in
 ENGINE_HEADER_FILL = "D9D9D9"  # grey: filled in by sheets-sync

@@ -13,7 +13,17 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from sheets_sync.core.cells import CellValue, CellWrite, Formula, Grid, TabSpec, cell_as_date, cells_equal, column_letter, grid_cell
+from sheets_sync.core.cells import (
+    CellValue,
+    CellWrite,
+    Formula,
+    Grid,
+    TabSpec,
+    cell_as_date,
+    cells_equal,
+    column_letter,
+    grid_cell,
+)
 from sheets_sync.core.model import Lead
 from sheets_sync.core.money import ZERO
 from sheets_sync.core.weeks import week_ending, weeks_between
