@@ -108,7 +108,7 @@ def execute(config_path: Path, *, dry_run: bool, as_json: bool, as_of: datetime 
                                   on_step=lambda step: status.update(f"{step}…"))
         else:
             report = run_sync(config, as_of=as_of, dry_run=dry_run)
-    except LedgerError as error:
+    except (LedgerError, ConfigError) as error:
         raise _fail(str(error), EXIT_BAD_CONFIG) from None
     except RunLockedError as error:
         raise _fail(str(error), EXIT_SOURCE_FAILED) from None
@@ -187,6 +187,26 @@ def report(
                   markup=False, soft_wrap=True)
     if result.problems:
         out.print(f"note: {len(result.problems)} lead log rows were left out (sheets-sync run lists them).")
+
+
+@app.command()
+def undo(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="The run to undo, as `run` printed it.")],
+    config: Annotated[Path, typer.Option("--config", "-c", help="The workspace config (YAML).")],
+) -> None:
+    """Reverse every ledger entry of a run by new entries; the next run decides its requests again."""
+    from sheets_sync.commands.undo import undo_run
+
+    loaded = _load(config)
+    try:
+        result = undo_run(loaded, run_id)
+    except (LedgerError, ConfigError) as error:
+        raise _fail(str(error), EXIT_BAD_CONFIG) from None
+    except RunLockedError as error:
+        raise _fail(str(error), EXIT_SOURCE_FAILED) from None
+    out.print(f"Undid run {result.undone_run} as run {result.run_id}: {len(result.entries)} ledger entries voided, "
+              f"{result.credits_taken_back:,.2f} of credits taken back. The next run decides its requests again "
+              "and updates the sheets.", markup=False, soft_wrap=True)
 
 
 @app.command()

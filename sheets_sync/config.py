@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sheets_sync.core.reasons import DEFECT_REASONS, REASON_CODES, normalise_alias
+from sheets_sync.core.weeks import Calendar
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 LEAD_FIELDS = ("lead_id", "delivered_at", "client", "vertical", "country", "price", "cost", "source", "campaign", "phone", "email")
@@ -214,6 +215,8 @@ class AlertsConfig(_Frozen):
 class ClientConfig(_Frozen):
     returns: Location
     policy: PolicyOverrides | None = None
+    formerly: list[str] = Field(default_factory=list)
+    """Names this client had before: its history (ledger entries, lead-log rows) carries over."""
 
     @field_validator("returns")
     @classmethod
@@ -253,6 +256,29 @@ class Config(_Frozen):
     @property
     def week_end_weekday(self) -> int:
         return WEEKDAYS.index(self.week_ends_on)
+
+    @property
+    def calendar(self) -> Calendar:
+        return Calendar(self.zone, self.week_end_weekday)
+
+    @property
+    def client_names(self) -> dict[str, str]:
+        """Every name a client goes by, casefolded (its own and its ``formerly:`` names), to
+        the configured name."""
+        names = {former.strip().casefold(): name for name, client in self.clients.items() for former in client.formerly}
+        names.update({name.casefold(): name for name in self.clients})
+        return names
+
+    @model_validator(mode="after")
+    def _former_names_are_unambiguous(self) -> "Config":
+        owner: dict[str, str] = {name.casefold(): name for name in self.clients}
+        for name, client in self.clients.items():
+            for former in client.formerly:
+                taken = owner.setdefault(former.strip().casefold(), name)
+                if taken != name:
+                    raise ValueError(f"clients.{name}.formerly names {former!r}, which is already the name of "
+                                     f"{taken}: a name can lead to one client only")
+        return self
 
     def policy_for(self, client: str) -> Policy:
         base = Policy().merged(self.policy)

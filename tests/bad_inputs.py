@@ -406,11 +406,12 @@ def _(ws: Workspace) -> None:
 # -- the lead log ---------------------------------------------------------------------------------
 
 
-@case("lead_log_duplicate_ids", "the lead log lists A1 twice, the second time for Zenith at 999.00",
+@case("lead_log_duplicate_ids", "the lead log lists Acme's A1 twice, the second time at 999.00 (one lead sold to "
+      "two clients is two sales, SPEC §2.1; the same client twice is a duplicate)",
       statuses={"Acme": HEALTHY["Acme"], "Zenith": [APPROVED, UNKNOWN]})
 def _(ws: Workspace) -> None:
     standard(ws, zenith=[["Z1", "fake"], ["A1", "fake"]], write=False)
-    ws.lead("A1", "2024-03-01 10:00", "Zenith", "999.00")
+    ws.lead("A1", "2024-03-01 10:05", "Acme", "999.00")
     ws.write()
 
 
@@ -600,7 +601,7 @@ def _(ws: Workspace) -> None:
       statuses={"Acme": [APPROVED] * 3, "Zenith": [APPROVED]}, untouched=("tracking.xlsx",))
 def _(ws: Workspace) -> None:
     standard(ws)
-    ws.run(as_of="2024-03-01T09:00")  # a first run made the workbook
+    ws.run(as_of="2024-03-02T12:00")  # a first run made the workbook
     ws.paste("Acme", [["000123", "fake"]])
     (ws.root / "tracking.xlsx").chmod(0o444)
 
@@ -618,7 +619,7 @@ def _(ws: Workspace) -> None:
       statuses=HEALTHY)
 def _(ws: Workspace) -> None:
     standard(ws)
-    ws.run(as_of="2024-02-26T09:00")  # makes 'Solar US' with the week ending 2024-03-03 in column B
+    ws.run(as_of="2024-03-02T12:00")  # makes 'Solar US' with the week ending 2024-03-03 in column B
 
     def mangle(book: Workbook) -> None:
         sheet = book["Solar US"]

@@ -126,7 +126,8 @@ def ledger_state(path: Path) -> dict[str, list[tuple]]:
     with closing(sqlite3.connect(path)) as db:
         columns = [row[1] for row in db.execute("PRAGMA table_info(entries)") if row[1] != "run_id"]
         entries = db.execute(f"SELECT {', '.join(columns)} FROM entries ORDER BY seq").fetchall()
-        sightings = db.execute("SELECT * FROM sightings ORDER BY client, pasted_key").fetchall()
+        sightings = db.execute("SELECT client, pasted_key, first_seen FROM sightings"
+                               " ORDER BY client, pasted_key").fetchall()  # run IDs are random
     return {"entries": entries, "sightings": sightings}
 
 

@@ -81,8 +81,9 @@ class World:
             seq=len(self.entries) + 1, run_id="run", client=lead.client, lead_id=lead.lead_id, kind=kind,
             status=status, rule="policy", detail="", reason=reason,
             credit=lead.price if status == APPROVED else Decimal("0.00"), credit_type="wallet",
-            first_seen=seen, decided_at=seen, lead_week=week_ending(lead.delivered_on, 6),
-            cash_week=week_ending(seen.date(), 6)))
+            first_seen=seen, decided_at=seen, delivered_at=lead.delivered_at.replace(tzinfo=UTC),
+            vertical=lead.vertical, country=lead.country, source=lead.source, campaign=lead.campaign, price=lead.price,
+            lead_week=week_ending(lead.delivered_on, 6), cash_week=week_ending(seen.date(), 6)))
 
     def alerts(self, config: Config | None = None, as_of: datetime = AS_OF):
         return find_alerts(self.leads, self.entries, config or make_config(), as_of)
@@ -335,7 +336,7 @@ def test_report_reads_without_creating_a_ledger(workspace: Workspace) -> None:
     result = runner.invoke(app, ["report", "--config", str(workspace.config_path), "--as-of", "2024-02-13"])
     assert result.exit_code == 0, result.output
     assert "Nothing needs a look" in result.output
-    assert not (workspace.root / "ledger.sqlite").exists() and read_entries(workspace.root / "ledger.sqlite") == []
+    assert not (workspace.root / "ledger.sqlite").exists() and read_entries(workspace.root / "ledger.sqlite", make_config().calendar) == []
     assert not (workspace.root / "returns-by-source").exists()
 
 

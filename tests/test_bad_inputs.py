@@ -145,7 +145,7 @@ def _header_mangled(ws: Workspace) -> None:
 
 def _duplicates(ws: Workspace) -> None:
     summary = json.loads(cli(ws, "--json").stdout)
-    assert any("Lead ID A1 already on row" in problem for problem in summary["problems"])
+    assert any("Lead ID A1 of Acme already on row 2" in problem for problem in summary["problems"])
 
 
 def _huge_amounts(ws: Workspace) -> None:

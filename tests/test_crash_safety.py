@@ -314,6 +314,6 @@ def test_a_torn_audit_row_is_dropped_even_when_it_was_cut_inside_a_quoted_field(
     whole = audit.read_bytes()
     header, first, _ = whole.split(b"\n", 2)
     audit.write_bytes(header + b"\n" + first + b'\nrun-x,2024-03-04 10:00,"Acme\nHoldings')  # torn mid-row
-    entries = read_entries(workspace.root / "ledger.sqlite")
+    entries = read_entries(workspace.root / "ledger.sqlite", load_config(workspace.config_path).calendar)
     assert append_audit_csv(audit, entries) == 1
     assert audit.read_bytes() == whole

@@ -259,14 +259,22 @@ def check_ledger(log: list[GeneratedLead], entries: list[dict[str, Any]], histor
     leads = {lead.lead_id: lead for lead in log}
     approved = [entry for entry in entries if entry["status"] == "Approved"]
 
-    # No (client, lead) is credited twice; every credit is the client's own lead, at its price,
-    # granted by the policy on the client's own request or by the operator.
-    assert not [key for key, n in Counter((e["client"], e["lead_id"]) for e in approved).items() if n > 1]
-    assert not [lead for lead, n in Counter(e["lead_id"] for e in approved).items() if n > 1]
+    # No (client, lead) is credited twice: its credits net to nothing or to its price at every
+    # step (an operator's reversal takes an approval back, SPEC §2.4). Every credit is the
+    # client's own lead, at its price, granted by the policy on the client's own request or by
+    # the operator.
+    net: Counter = Counter()
     for entry in entries:
         lead = leads[entry["lead_id"]]
         assert lead.client == entry["client"]
-        assert entry["credit_cents"] == (int(lead.price * 100) if entry["status"] == "Approved" else 0)
+        price = int(lead.price * 100)
+        key = (entry["client"], entry["lead_id"])
+        if entry["kind"] == "reversal":
+            assert entry["credit_cents"] == -price and net[key] == price
+        else:
+            assert entry["credit_cents"] == (price if entry["status"] == "Approved" else 0)
+        net[key] += entry["credit_cents"]
+        assert net[key] in (0, price)
     for entry in approved:
         key = (entry["client"], entry["lead_id"])
         if entry["rule"] == "policy":
@@ -283,6 +291,7 @@ def check_ledger(log: list[GeneratedLead], entries: list[dict[str, Any]], histor
     # The return-rate cap, both ways: approvals counted in decision (seq) order, leads as the
     # log listed them when the request was decided.
     cap = Decimal(str(history.policy["max_return_rate"]))
+    reversed_at = {(e["client"], e["lead_id"]): e["seq"] for e in entries if e["kind"] == "reversal"}
     for entry in entries:
         if entry["rule"] not in ("policy", "return_rate_cap"):
             continue
@@ -292,11 +301,12 @@ def check_ledger(log: list[GeneratedLead], entries: list[dict[str, Any]], histor
         delivered = sum(1 for lead in log if lead.client == entry["client"] and lead.delivered_at <= in_log
                         and start <= lead.delivered_on <= day)
         before = sum(1 for other in approved if other["client"] == entry["client"] and other["seq"] < entry["seq"]
-                     and start <= leads[other["lead_id"]].delivered_on <= day)
+                     and start <= leads[other["lead_id"]].delivered_on <= day
+                     and reversed_at.get((other["client"], other["lead_id"]), entry["seq"]) >= entry["seq"])
         assert (before + 1 > cap * delivered) == (entry["rule"] == "return_rate_cap"), (entry, before, delivered)
 
 
-def check_tracking(ws: Workspace, log: list[GeneratedLead], approved: list[dict[str, Any]]) -> None:
+def check_tracking(ws: Workspace, log: list[GeneratedLead], entries: list[dict[str, Any]]) -> None:
     leads = {lead.lead_id: lead for lead in log}
     expected: dict[str, dict[date, Counter]] = defaultdict(lambda: defaultdict(Counter))
     for lead in log:
@@ -304,12 +314,15 @@ def check_tracking(ws: Workspace, log: list[GeneratedLead], approved: list[dict[
         week["Leads delivered"] += 1
         week["Gross revenue"] += lead.price
         week["Lead cost"] += lead.cost or 0
-    for entry in approved:
+    for entry in entries:
+        sign = 1 if entry["status"] == "Approved" else -1 if entry["kind"] == "reversal" else 0
+        if not sign:
+            continue
         lead = leads[entry["lead_id"]]
         tab = expected[f"{lead.vertical} {lead.country}"]
-        tab[week_end(lead.delivered_on)]["Refunded leads"] += 1
-        tab[week_end(lead.delivered_on)]["Refunds"] += lead.price
-        tab[week_end(local(entry["decided_at"]).date())]["Refunds reported (cash view)"] += lead.price
+        tab[week_end(lead.delivered_on)]["Refunded leads"] += sign
+        tab[week_end(lead.delivered_on)]["Refunds"] += sign * lead.price
+        tab[week_end(local(entry["decided_at"]).date())]["Refunds reported (cash view)"] += sign * lead.price
     shown = tracking_tabs(ws)
     assert set(shown) == set(expected)
     for title, weeks in expected.items():
@@ -323,7 +336,8 @@ def check_tracking(ws: Workspace, log: list[GeneratedLead], approved: list[dict[
 
 def check_sheets(ws: Workspace, log: list[GeneratedLead], entries: list[dict[str, Any]], history: History) -> None:
     leads = {lead.lead_id: lead for lead in log}
-    approved = {(e["client"], e["lead_id"]) for e in entries if e["status"] == "Approved"}
+    latest = {(e["client"], e["lead_id"]): e for e in entries}
+    approved = {key for key, entry in latest.items() if entry["status"] == "Approved"}
     for client in CLIENTS:
         sheet = load_workbook(ws.returns_path(client))["Returns"]
         rows = range(2, sheet.max_row + 1)
@@ -348,7 +362,7 @@ def check_sheets(ws: Workspace, log: list[GeneratedLead], entries: list[dict[str
 def check_against_oracle(ws: Workspace, log: list[GeneratedLead], history: History) -> None:
     entries = ledger(ws)
     check_ledger(log, entries, history)
-    check_tracking(ws, log, [entry for entry in entries if entry["status"] == "Approved"])
+    check_tracking(ws, log, entries)
     check_sheets(ws, log, entries, history)
 
 

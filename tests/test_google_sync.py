@@ -153,3 +153,56 @@ def test_a_spreadsheet_not_shared_fails_alone_with_exit_code_1(google: GoogleWor
     assert private in message and google.email in message and "Share" in message
     assert google.table(google.acme, "Returns")[0]["Status"] == "Approved"
     assert json.dumps(report.as_json())  # the scheduler's summary still serialises
+
+
+# -- the books under change (SPEC §3.1) on Google --------------------------------------------
+
+FEB17, MAR9, MAR16 = date(2024, 2, 17), date(2024, 3, 9), date(2024, 3, 16)
+
+
+def tracking_rows(google: GoogleWorkspace, tab: str) -> dict[str, dict[date, object]]:
+    rows = google.server.values(google.tracking, tab)
+    weeks = [cell_as_date(cell) for cell in rows[0][1:]]
+    return {row[0]: dict(zip(weeks, row[1:])) for row in rows[1:] if row}
+
+
+def test_a_credited_sale_deleted_from_the_google_lead_log_keeps_its_credit(google: GoogleWorkspace) -> None:
+    google.run("2024-03-03T10:00")
+    google.server.edit(google.leads, "Leads!A2:H2", [[""] * 8])  # the operator deletes 000101's row
+    report = google.run("2024-03-04T10:00")
+    assert report.new_entries == []
+    assert any("lead 000101 of Acme, credited 25.00, is no longer in the lead log" in str(problem)
+               for problem in report.problems)
+    solar_us = tracking_rows(google, "Solar US")
+    assert solar_us["Refunds"][FEB17] == 55.5 and solar_us["Refunded leads"][FEB17] == 2
+    assert solar_us["Leads delivered"][FEB17] == 1
+    assert google.table(google.acme, "Returns")[0]["Status"] == "Approved"
+
+
+def test_a_re_exported_google_lead_log_decides_nothing_again(google: GoogleWorkspace) -> None:
+    google.run("2024-03-03T10:00")
+    google.server.edit(google.leads, "Leads!A2:A4", [[101], [102], [103]])  # the IDs became numbers
+    report = google.run("2024-03-04T10:00")
+    assert report.new_entries == [] and report.changes == []
+
+
+def test_an_approval_reversed_on_the_google_review_tab(google: GoogleWorkspace) -> None:
+    google.server.edit(google.zenith, "Returns!B2", [["he hung up"]])
+    google.run("2024-03-03T10:00")
+    assert google.table(google.tracking, "Review")[0]["Lead ID"] == "000202"
+    google.server.edit(google.tracking, "Review!F2", [["Approve"]])
+    google.run("2024-03-04T10:00")
+    assert google.table(google.zenith, "Returns")[0]["Status"] == "Approved"
+    google.server.edit(google.tracking, "Review!F2", [["Reject"]])
+    report = google.run("2024-03-11T10:00")
+    assert [(entry.kind, str(entry.credit)) for entry in report.new_entries] == [("reversal", "-12.35")]
+    row = google.table(google.zenith, "Returns")[0]
+    assert row["Status"] == "Rejected" and "reversed by the operator on 2024-03-11" in row["Detail"]
+    home = tracking_rows(google, "Home-Garden UK")
+    assert home["Refunded leads"][date(2024, 2, 24)] == 0 and home["Refunds"][date(2024, 2, 24)] == 0
+    assert home["Refunds reported (cash view)"][MAR9] == 12.35
+    assert home["Refunds reported (cash view)"][MAR16] == -12.35
+    audit = google.server.values(google.tracking, "Audit log")
+    assert audit[-1][2:8] == ["Zenith", "000202", "Rejected", "operator_reversal", -12.35, audit[-1][7]]
+    assert cell_as_date(audit[-1][7]) == date(2024, 2, 24)
+    assert google.run("2024-03-11T11:00").changes == []

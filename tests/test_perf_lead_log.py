@@ -69,9 +69,10 @@ def test_columns_survive_the_cache_format_exactly(tmp_path: Path) -> None:
     again = LeadLog.from_bytes(log.to_bytes())
     assert _snapshot(again) == _snapshot(log)
     assert [lead.price for lead in again] == [Decimal("33.35"), Decimal("12.50"), Decimal("0.00")]
-    assert again.lead("123").delivered_at == datetime(2024, 2, 12, 23, 30)  # local wall-clock time
-    assert again.lead("123").delivered_on == date(2024, 2, 12)
-    assert again.lead("nope") is None
+    second = again.lead_at(again.lead_ids.index("123"))
+    assert second.delivered_at == datetime(2024, 2, 12, 23, 30)  # local wall-clock time
+    assert second.delivered_on == date(2024, 2, 12)
+    assert "nope" not in again.lead_ids
     assert [problem.row for problem in again.problems] == [5]
 
 

@@ -107,14 +107,24 @@ def test_a_rejection_the_operator_turns_into_approve_is_a_goodwill_credit_beside
     assert row["Status"] == "Approved" and money(row["Credit"]) == Decimal("22.22")
 
 
-def test_an_approval_the_operator_turns_into_reject_takes_no_credit_back(waiting: Workspace) -> None:
+def test_an_approval_the_operator_turns_into_reject_is_reversed_by_a_new_entry(waiting: Workspace) -> None:
+    """SPEC §2.4 and §3.1: the refund leaves the sale's week, the cash view books -credit in
+    the week of the reversal, the client's row reads Rejected and says when."""
     decide_on_review(waiting, "A2", "Approve")
     waiting.run(as_of="2024-03-05T09:15")
     decide_on_review(waiting, "A2", "Reject")
-    report = waiting.run(as_of="2024-03-06T09:15")
-    assert report.new_entries == []
-    assert waiting.returns("Acme")[1]["Status"] == "Approved"
-    assert waiting.tracking("Solar US")["Refunded leads"][THIS_WEEK] == 2
+    report = waiting.run(as_of="2024-03-12T09:15")
+    assert [(entry.kind, entry.credit) for entry in report.new_entries] == [("reversal", Decimal("-22.22"))]
+    row = waiting.returns("Acme")[1]
+    assert row["Status"] == "Rejected" and row["Credit"] is None
+    assert "reversed by the operator on 2024-03-12" in row["Detail"]
+    tab = waiting.tracking("Solar US")
+    assert tab["Refunded leads"][THIS_WEEK] == 1 and money(tab["Refunds"][THIS_WEEK]) == Decimal("10.00")
+    assert money(tab["Refunds reported (cash view)"][date(2024, 3, 17)]) == Decimal("-22.22")
+    assert [(row["kind"], row["status"]) for row in ledger_rows(waiting) if row["kind"] != "decision"] == \
+        [("review", "Approved"), ("reversal", "Rejected")]
+    again = waiting.run(as_of="2024-03-12T10:15")
+    assert again.new_entries == [] and again.changes == []
 
 
 def test_a_request_over_the_cap_is_credited_when_the_operator_approves_it(workspace: Workspace) -> None:
@@ -188,12 +198,12 @@ def test_the_ledger_itself_refuses_a_second_approved_entry_for_a_lead(waiting: W
         columns = [row[1] for row in db.execute("PRAGMA table_info(entries)") if row[1] != "seq"]
         first = db.execute(f"SELECT {', '.join(columns)} FROM entries WHERE lead_id = 'A1'").fetchone()
         second = dict(zip(columns, first)) | {"kind": "override"}
-        with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+        with pytest.raises(sqlite3.IntegrityError, match="between 0 and its price"):
             db.execute(f"INSERT INTO entries ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
                        list(second.values()))
-        with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+        with pytest.raises(sqlite3.IntegrityError, match="one live decision"):
             db.execute(f"INSERT INTO entries ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-                       list(first))
+                       list((dict(zip(columns, first)) | {"status": "Rejected", "credit_cents": 0}).values()))
         with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
             db.execute(f"INSERT INTO entries ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
                        list((dict(zip(columns, first)) | {"lead_id": "A9", "status": "Rejected"}).values()))

@@ -70,7 +70,7 @@ def _reach_ledger(config: Config) -> tuple[str, str | None]:
     if not path.exists():
         return f"ledger {path.name} (the first run creates it)", None
     try:
-        entries = read_entries(path)
+        entries = read_entries(path, config.calendar)
     except LedgerError as error:
         return f"ledger {path.name}", str(error)
     return f"ledger {path.name}: {len(entries)} entries", None

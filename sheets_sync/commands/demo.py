@@ -220,7 +220,9 @@ def make_demo(directory: Path, *, today: date | None = None) -> Path:
     for stale in ("ledger.sqlite", "ledger.sqlite-wal", "ledger.sqlite-shm", "tracking.xlsx", "audit.csv",
                   *(f"returns/{client.file}" for client in CLIENTS)):
         (directory / stale).unlink(missing_ok=True)
-    leads = _leads(today, rng)
+    # Today's leads up to this minute only: a delivery after the run's time is no delivery yet (SPEC §2.1).
+    now = datetime.now(zone).replace(tzinfo=None)
+    leads = [lead for lead in _leads(today, rng) if lead.delivered_at <= now]
     _write_leads(directory / "leads.xlsx", leads)
     config_path = directory / "config.yaml"
     config_path.write_text(CONFIG.format(timezone=TIMEZONE), encoding="utf-8")

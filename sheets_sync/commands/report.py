@@ -58,7 +58,7 @@ def make_report(config: Config, *, as_of: datetime | None = None, write_files: b
     moment = moment.replace(tzinfo=config.zone) if moment.tzinfo is None else moment.astimezone(config.zone)
     log = workspace_lead_log(config)
     leads, problems = list(log), log.problems
-    entries = read_entries(config.ledger.path)
+    entries = read_entries(config.ledger.path, config.calendar)
     report = AlertReport(moment, find_alerts(leads, entries, config, moment), problems)
     if write_files:
         directory = config.base_dir / SOURCE_FILES_DIR

@@ -217,7 +217,7 @@ def client_cap_alerts(history: History) -> list[Alert]:
     counted as the policy's cap counts it: approved returns among the leads delivered in the
     trailing ``cap_window_days``."""
     config, settings = history.config, history.config.alerts
-    names = {name.casefold(): name for name in config.clients}
+    names = config.client_names
     policies = {name: config.policy_for(name) for name in config.clients}
     tallies: dict[str, Tally] = defaultdict(Tally)
     for lead in history.leads:

@@ -1,40 +1,188 @@
-"""The books as a run sees them: every ledger entry, and the latest per (client, lead)."""
+"""The books as a run sees them: every ledger entry, what each sale's row shows now, and
+where each credit lands (SPEC §3.1).
+
+An entry voided by ``undo`` no longer decides anything (its request is decided afresh),
+but its money and the undo's stay in the books: the cash view shows both, each in the week
+it was booked; the accrual rows net them out in the sale's week.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
+from datetime import date, datetime
+from decimal import Decimal
 from operator import attrgetter
+from zoneinfo import ZoneInfo
 
-from sheets_sync.core.model import LedgerEntry, NewEntry
+from sheets_sync.core.ids import ClientLeadIndex, IdMatch, PastedId
+from sheets_sync.core.model import APPROVED, DECIDING_KINDS, Lead, LedgerEntry, NewEntry
+from sheets_sync.core.money import ZERO
+from sheets_sync.core.project.tracking import Refund
+
+SHOWN_KINDS = (*DECIDING_KINDS, "reversal")
+"""The kinds whose latest live entry is what a client's row shows."""
 
 
 class LedgerState:
-    """The latest ledger entry per (client, lead), kept current as a run decides."""
+    """Every entry, and the latest live one per sale (client, lead), kept current as a run
+    decides."""
 
-    def __init__(self, entries: list[LedgerEntry]) -> None:
+    def __init__(self, entries: list[LedgerEntry], canonical: Callable[[str], str] = str) -> None:
+        """``canonical`` names a client as the config does now (``formerly:`` names are
+        kept in the entries as they were written)."""
+        self.canonical = canonical
         self.entries = list(entries)
         self.latest: dict[tuple[str, str], LedgerEntry] = {}
         self.by_kind: dict[tuple[str, str, str], LedgerEntry] = {}
+        self.credited: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
         self._latest_by_client: dict[str, dict[str, LedgerEntry]] = defaultdict(dict)
+        self._undone: set[int] = set()
+        self._of_sale: dict[tuple[str, str], list[LedgerEntry]] = defaultdict(list)
         for entry in entries:
             self._index(entry)
 
+    def sale(self, entry: NewEntry) -> tuple[str, str]:
+        return self.canonical(entry.client), entry.lead_id
+
     def _index(self, entry: LedgerEntry) -> None:
-        self.latest[(entry.client, entry.lead_id)] = entry
-        self.by_kind[(entry.client, entry.lead_id, entry.kind)] = entry
-        self._latest_by_client[entry.client][entry.lead_id] = entry
+        sale = self.sale(entry)
+        self._of_sale[sale].append(entry)
+        self.credited[sale] += entry.credit
+        if entry.kind == "undo":
+            self._undone.add(entry.refers_to)
+            self._reindex(sale)
+        elif _shown(entry):
+            self._show(entry)
+
+    def _show(self, entry: LedgerEntry) -> None:
+        client, lead_id = self.sale(entry)
+        self.latest[(client, lead_id)] = entry
+        self.by_kind[(client, lead_id, entry.kind)] = entry
+        self._latest_by_client[client][lead_id] = entry
+
+    def _reindex(self, sale: tuple[str, str]) -> None:
+        """After an undo: what the sale shows is its latest entry still live, if any."""
+        client, lead_id = sale
+        self.latest.pop(sale, None)
+        self._latest_by_client[client].pop(lead_id, None)
+        for kind in (*SHOWN_KINDS, "adjustment"):
+            self.by_kind.pop((client, lead_id, kind), None)
+        for entry in self._of_sale[sale]:
+            if _shown(entry) and entry.seq not in self._undone:
+                self._show(entry)
 
     def add(self, new: NewEntry, run_id: str) -> LedgerEntry:
-        entry = LedgerEntry(*_new_entry_values(new), len(self.entries) + 1, run_id)
+        entry = LedgerEntry(*_new_entry_values(new), seq=len(self.entries) + 1, run_id=run_id)
         self.entries.append(entry)
         self._index(entry)
         return entry
 
     def of_client(self, client: str) -> Mapping[str, LedgerEntry]:
-        """The latest entry per lead ID of one client."""
+        """The latest live entry per lead ID of one client."""
         return self._latest_by_client.get(client, {})
+
+    def is_live(self, entry: LedgerEntry) -> bool:
+        return entry.kind != "undo" and entry.seq not in self._undone
+
+    def entries_of_run(self, run_id: str) -> list[LedgerEntry]:
+        """The live entries a run made, newest first (the order an undo takes them back)."""
+        return [entry for entry in reversed(self.entries) if entry.run_id == run_id and self.is_live(entry)]
+
+    def approval(self, sale: tuple[str, str]) -> LedgerEntry | None:
+        """The live entry that approved the sale's return, while it stands."""
+        latest = self.latest.get(sale)
+        return latest if latest is not None and latest.status == APPROVED else None
+
+
+def _shown(entry: NewEntry) -> bool:
+    """Whether a client's row shows this entry while it is the sale's latest: a decision, a
+    review, an override, a reversal, or the approving half of an adjustment (the credit in
+    its new place)."""
+    return entry.kind in SHOWN_KINDS or entry.kind == "adjustment" and entry.status == APPROVED
 
 
 _new_entry_values = attrgetter(*NewEntry.__dataclass_fields__)
 """A :class:`NewEntry`'s fields in order: a :class:`LedgerEntry` takes them first."""
+
+
+def new_entry_like(entry: NewEntry, **changes: object) -> NewEntry:
+    """A new entry with ``entry``'s facts (its sale, group, price) and ``changes``."""
+    return replace(NewEntry(*_new_entry_values(entry)), **changes)
+
+
+class SaleIndex:
+    """A client's lead index that names each sale the ledger knows as the ledger first
+    recorded it. A re-exported log may spell an ID otherwise (``000123`` saved as ``123``,
+    another letter case): matched by the same rules as pasted IDs, it is the same sale,
+    so it is never decided or credited again (SPEC §3.1)."""
+
+    def __init__(self, index: ClientLeadIndex, recorded: Iterable[str]) -> None:
+        self._index = index
+        recorded = set(recorded)
+        self._ledger_id: dict[str, str] = {}
+        self._log_id: dict[str, str] = {}
+        gone = []
+        for lead_id in sorted(recorded):
+            if index.position(lead_id) is None:
+                found = index.match(lead_id).lead_id
+                if found is not None and found not in recorded and found not in self._ledger_id:
+                    self._ledger_id[found], self._log_id[lead_id] = lead_id, found
+                else:
+                    gone.append(lead_id)
+        self._gone = ClientLeadIndex(gone)
+        """Sales the ledger holds that the log no longer lists: a client's row still names them."""
+
+    def match(self, pasted: PastedId | str) -> IdMatch:
+        found = self._index.match(pasted)
+        if found.lead_id is None:
+            return found if found.note else self._gone.match(pasted)
+        recorded = self._ledger_id.get(found.lead_id)
+        if recorded is None:
+            return found
+        text = pasted.text if isinstance(pasted, PastedId) else pasted.strip()
+        return IdMatch(recorded, None if text == recorded else f"read {text} as lead {recorded}")
+
+    def position(self, lead_id: str) -> int | None:
+        """Where the sale the ledger calls ``lead_id`` is in the lead log now, if it is."""
+        return self._index.position(self._log_id.get(lead_id, lead_id))
+
+
+def sale_of(entry: NewEntry, zone: ZoneInfo) -> Lead:
+    """The sale an entry was decided on, from the entry's own facts (the lead log may have
+    lost or changed it since)."""
+    local = entry.delivered_at.astimezone(zone).replace(tzinfo=None)
+    return Lead(entry.lead_id, local, local.date(), entry.client, entry.vertical, entry.country, entry.price, ZERO,
+                entry.source, entry.campaign)
+
+
+def placements(entries: Sequence[LedgerEntry], zone: ZoneInfo) -> list[Refund]:
+    """Every entry that moves money or a refunded lead, placed by its own facts and moments:
+    the accrual rows of its sale's group and week, the cash view of the week it was booked."""
+    by_seq = {entry.seq: entry for entry in entries}
+    found = []
+    for entry in entries:
+        refunded = _refunded(entry, by_seq)
+        if entry.credit or refunded:
+            found.append(Refund(sale_of(entry, zone), entry.credit, entry.cash_week,
+                                _local_day(entry.decided_at, zone), refunded))
+    return found
+
+
+def _refunded(entry: LedgerEntry, by_seq: Mapping[int, LedgerEntry]) -> int:
+    """The refunded leads an entry adds: +1 when it grants a return or places it anew after
+    a correction, -1 when it takes one back or out of its old place (a lead of price 0
+    included), 0 otherwise."""
+    if entry.credit:
+        return 1 if entry.credit > 0 else -1
+    if entry.kind == "undo":
+        corrected = by_seq.get(entry.refers_to)
+        return -_refunded(corrected, by_seq) if corrected is not None else 0
+    if entry.kind == "reversal" or entry.kind == "adjustment" and entry.status != APPROVED:
+        return -1
+    return 1 if entry.status == APPROVED else 0
+
+
+def _local_day(moment: datetime, zone: ZoneInfo) -> date:
+    return moment.astimezone(zone).date() if moment.tzinfo else moment.date()

@@ -52,15 +52,28 @@ class Verdict:
     detail: str
 
 
+ENTRY_KINDS = ("decision", "review", "override", "reversal", "adjustment", "undo")
+"""``decision``: the policy's; ``review``: an operator settling a request that waited;
+``override``: an operator's goodwill credit; ``reversal``: an operator taking a credit back;
+``undo``: ``sheets-sync undo`` voiding an entry of a run (``adjustment`` is reserved for
+corrections of a credited sale's facts)."""
+DECIDING_KINDS = ("decision", "review", "override")
+
+
 @dataclass(frozen=True, slots=True)
 class NewEntry:
-    """A decision, a review outcome or an operator override made in this run, before the
-    ledger numbers it."""
+    """A ledger entry made in this run, before the ledger numbers it.
+
+    Self-contained: besides what was decided it holds the facts it was decided on -- the
+    sale's delivery moment, group values and price -- so the books stay true when the lead
+    log is trimmed, re-exported or corrected. ``credit`` is signed (a reversal or an undo
+    takes money back); ``decided_at`` is when it was booked (the cash view's week).
+    ``lead_week`` and ``cash_week`` are the weeks of those two moments under the run's
+    calendar: worked out when an entry is made or read, never stored."""
 
     client: str
     lead_id: str
     kind: str
-    """``decision`` (the policy's), ``review`` (an operator settling a review) or ``override``."""
     status: str
     rule: str
     detail: str
@@ -69,13 +82,21 @@ class NewEntry:
     credit_type: str
     first_seen: datetime
     decided_at: datetime
+    delivered_at: datetime
+    vertical: str
+    country: str
+    source: str
+    campaign: str
+    price: Decimal
     lead_week: date
     cash_week: date
+    refers_to: int | None = None
+    """The ``seq`` of the entry a reversal or an undo corrects."""
 
 
 @dataclass(frozen=True, slots=True)
 class LedgerEntry(NewEntry):
     """One line of the ledger: a :class:`NewEntry` as recorded, numbered, with its run."""
 
-    seq: int
-    run_id: str
+    seq: int = 0
+    run_id: str = ""

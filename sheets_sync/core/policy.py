@@ -10,7 +10,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sheets_sync.core.model import APPROVED, NEEDS_REVIEW, REJECTED, Lead, Verdict
@@ -29,6 +29,8 @@ class Request:
     first_seen_on: date
     """The date the engine first saw the request, in the workspace timezone."""
     currency: str = "USD"
+    first_seen_at: datetime | None = None
+    """The moment it was first seen, as local wall-clock time like ``lead.delivered_at``."""
 
 
 @dataclass(slots=True)
@@ -89,6 +91,18 @@ def reason_returnable(request: Request, policy: Policy, history: ClientHistory, 
     return None
 
 
+def seen_after_delivery(request: Request, policy: Policy, history: ClientHistory, code: str | None) -> Verdict | None:
+    """A request first seen before its lead was delivered can only come from a mistyped
+    ``--as-of`` or ``Delivered At``; a negative age must never pass the window."""
+    seen = request.first_seen_at or datetime.combine(request.first_seen_on, datetime.max.time())
+    if seen < request.lead.delivered_at:
+        return Verdict(REJECTED, "before_delivery",
+                       f"First seen {seen:%Y-%m-%d %H:%M}, before the lead was delivered "
+                       f"({request.lead.delivered_at:%Y-%m-%d %H:%M}): a return cannot be asked for before "
+                       "its lead arrives. The operator should check the lead log's Delivered At.")
+    return None
+
+
 def within_window(request: Request, policy: Policy, history: ClientHistory, code: str | None) -> Verdict | None:
     age = (request.first_seen_on - request.lead.delivered_on).days
     if age > policy.window_days:
@@ -116,7 +130,7 @@ def under_cap(request: Request, policy: Policy, history: ClientHistory, code: st
 
 # Rules that settle a request whatever its reason means come first: a late request is
 # rejected, never sent to an operator only to be told it is late.
-RULES: tuple[Rule, ...] = (returns_enabled, within_window, reason_given, reason_understood, reason_returnable,
+RULES: tuple[Rule, ...] = (returns_enabled, seen_after_delivery, within_window, reason_given, reason_understood, reason_returnable,
                            under_cap)
 
 CREDIT_WORDS = {"wallet": "wallet credit", "invoice": "invoice credit", "replacement": "a replacement lead"}

@@ -118,12 +118,15 @@ class ReviewOutcome:
     client: str
     lead_id: str
     kind: str
-    """``review`` (a request that waited) or ``override`` (a goodwill credit)."""
+    """``review`` (a request that waited), ``override`` (a goodwill credit) or ``reversal``
+    (a credit taken back)."""
     status: str
     rule: str
     detail: str
     reason: str
     first_seen: datetime
+    reverses: LedgerEntry | None = None
+    """For a reversal: the approval whose credit it takes back."""
 
 
 def settle_reviews(review: ReviewTab, state: LedgerState, as_of: datetime) -> Iterator[ReviewOutcome]:
@@ -132,10 +135,20 @@ def settle_reviews(review: ReviewTab, state: LedgerState, as_of: datetime) -> It
     rows is settled once."""
     when = f"{as_of:%Y-%m-%d}"
     for row, (key, _) in zip(review.rows, review.keys):
-        if key is None or not row.decision:
+        if key is None:
             continue
         latest = state.latest.get(key)
-        if latest is not None and needs_review(latest):
+        approval = state.approval(key)
+        if approval is not None and (approval.kind == "review" and row.decision == "Reject"
+                                     or approval.kind == "override" and not row.decision):
+            credited = state.credited[key]
+            yield ReviewOutcome(*key, "reversal", REJECTED, "operator_reversal",
+                                f"Approved on {approval.decided_at:%Y-%m-%d}, then reversed by the operator on {when}: "
+                                f"the credit of {credited:,.2f} was taken back.", approval.reason, approval.first_seen,
+                                approval)
+        elif not row.decision:
+            continue
+        elif latest is not None and needs_review(latest):
             approve = row.decision == "Approve"
             yield ReviewOutcome(*key, "review", APPROVED if approve else REJECTED, "operator_review",
                                 f"{'Approved' if approve else 'Rejected'} on review by the operator on {when}.",
@@ -168,9 +181,9 @@ def review_lines(state: LedgerState, review: ReviewTab) -> list[tuple[int | None
         elif key not in row_of:
             row_of[key] = row.row
     for entry in state.entries:
-        if not needs_review(entry):
+        if not needs_review(entry) or not state.is_live(entry):
             continue
-        key = (entry.client, entry.lead_id)
+        key = state.sale(entry)
         outcome = state.by_kind.get((*key, "review"))
         lines.append((row_of.pop(key, None), ReviewLine(
             entry.client, entry.lead_id, entry.reason, entry.first_seen,

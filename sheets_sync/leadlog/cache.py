@@ -11,7 +11,7 @@ from sheets_sync.config import LeadsConfig
 from sheets_sync.leadlog.columns import LeadLog
 from sheets_sync.store.files import replace_atomically
 
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 """Bump when the cached columns change meaning; older caches are then ignored."""
 
 

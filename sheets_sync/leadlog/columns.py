@@ -30,6 +30,8 @@ LABEL_FIELDS = ("client", "vertical", "country", "source", "campaign")
 LOCAL_EPOCH = datetime(1, 1, 1)
 """Delivery moments are kept as microseconds of local wall-clock time since this."""
 _MICROS_PER_DAY = 86_400_000_000
+DAYS_APART = 366
+"""A delivery date more than this many days from every other one is taken for a typo."""
 
 
 def _numbers(column: array) -> numpy.ndarray:
@@ -62,7 +64,7 @@ class LeadLog:
 
     def __init__(self, source: str, lead_ids: list[str], local_micros: array, days: array,
                  labels: dict[str, list[str]], label_codes: dict[str, array], price_cents: array,
-                 cost_cents: array, problems: list[Problem]) -> None:
+                 cost_cents: array, problems: list[Problem], row_numbers: array) -> None:
         self.source = source
         self.lead_ids = lead_ids
         self.local_micros = local_micros
@@ -72,7 +74,8 @@ class LeadLog:
         self.price_cents = price_cents
         self.cost_cents = cost_cents
         self.problems = problems
-        self._position: dict[str, int] | None = None
+        self.row_numbers = row_numbers
+        """The log row each lead was read from, for messages."""
         self._built: dict[int, Lead] = {}
         self._positions: dict[tuple, dict[str, list[int]]] = {}
         self._dates: dict[tuple, dict[str, list[date]]] = {}
@@ -97,13 +100,6 @@ class LeadLog:
         return Lead(self.lead_ids[position], LOCAL_EPOCH + timedelta(microseconds=self.local_micros[position]),
                     date.fromordinal(self.days[position]), client, vertical, country,
                     _money(self.price_cents[position]), _money(self.cost_cents[position]), source, campaign)
-
-    def lead(self, lead_id: str) -> Lead | None:
-        """The lead with this exact ID, or ``None``."""
-        if self._position is None:
-            self._position = dict(zip(self.lead_ids, range(len(self.lead_ids))))
-        position = self._position.get(lead_id)
-        return None if position is None else self.lead_at(position)
 
     def positions_by_client(self, names: Mapping[str, str]) -> dict[str, list[int]]:
         """Lead positions per client, in log order. ``names`` maps a casefolded client name to
@@ -139,16 +135,22 @@ class LeadLog:
                                 for client, found in self.positions_by_client(names).items()}
         return self._dates[key]
 
-    def summary(self, clients: Iterable[str]) -> LeadSummary:
+    def summary(self, names: Mapping[str, str]) -> LeadSummary:
         """What the Dashboard needs of the log, from the columns (a million leads are never
-        built one by one)."""
-        names = {name.casefold(): name for name in clients}
+        built one by one); ``names`` as for :meth:`positions_by_client`."""
         by_source: Counter = Counter()
         for code, count in Counter(self.label_codes["source"]).items():
             by_source[self.labels["source"][code] or NO_SOURCE] += count
         dates = self.delivery_dates_by_client(names)
         last_day = date.fromordinal(max(self.days)) if len(self) else None
-        return LeadSummary(last_day, by_source, {client: dates.get(client, []) for client in names.values()})
+        return LeadSummary(last_day, by_source, {client: dates.get(client, []) for client in dict.fromkeys(names.values())})
+
+    def client_counts(self) -> Counter:
+        """How many leads the log files under each ``Client`` value, as the log spells it."""
+        return Counter({self.labels["client"][code]: count
+                        for code, count in enumerate(numpy.bincount(_numbers(self.label_codes["client"]),
+                                                                    minlength=len(self.labels["client"])).tolist())
+                        if count})
 
     def groups(self, fields: Sequence[str]) -> set[GroupKey]:
         """The distinct values of ``fields`` (e.g. vertical and country) among the leads."""
@@ -195,13 +197,14 @@ class LeadLog:
         return marshal.dumps((
             self.source, self.lead_ids, self.local_micros.tobytes(), self.days.tobytes(), self.labels,
             {field: codes.tobytes() for field, codes in self.label_codes.items()}, self.price_cents.tobytes(),
-            self.cost_cents.tobytes(), [(problem.source, problem.message, problem.row) for problem in self.problems]))
+            self.cost_cents.tobytes(), [(problem.source, problem.message, problem.row) for problem in self.problems],
+            self.row_numbers.tobytes()))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> LeadLog:
         """The log :meth:`to_bytes` wrote. Raises ``ValueError`` (or ``EOFError``, ``TypeError``)
         for anything else."""
-        source, lead_ids, micros, days, labels, label_codes, prices, costs, problems = marshal.loads(data)
+        source, lead_ids, micros, days, labels, label_codes, prices, costs, problems, rows = marshal.loads(data)
 
         def column(typecode: str, raw: bytes) -> array:
             values = array(typecode)
@@ -214,4 +217,46 @@ class LeadLog:
         if any(codes[field] and max(codes[field]) >= len(labels[field]) for field in LABEL_FIELDS):
             raise ValueError("a cached label code is out of range")
         return cls(source, lead_ids, column("q", micros), column("i", days), labels, codes, column("q", prices),
-                   column("q", costs), [Problem(*problem) for problem in problems])
+                   column("q", costs), [Problem(*problem) for problem in problems], column("I", rows))
+
+    def implausible(self, latest: datetime) -> dict[int, str]:
+        """The deliveries that cannot be real, by position, and why (SPEC §2.1): one after
+        ``latest`` (the run's local time), or one more than a year from every other
+        delivery (a mistyped year), which would add years of weeks to a tracking tab."""
+        days = _numbers(self.days)
+        found: dict[int, str] = {}
+        if not len(days):
+            return found
+        distinct = numpy.unique(days)
+        gaps = numpy.diff(distinct)
+        lonely = numpy.ones(len(distinct), dtype=bool) if len(distinct) > 1 else numpy.zeros(1, dtype=bool)
+        lonely[1:] &= gaps > DAYS_APART
+        lonely[:-1] &= gaps > DAYS_APART
+        for day in distinct[lonely].tolist():
+            for position in numpy.flatnonzero(days == day).tolist():
+                found.setdefault(position, f"delivered {date.fromordinal(day).isoformat()}, more than a year away "
+                                           "from every other delivery (a mistyped year?)")
+        limit = (latest - LOCAL_EPOCH) // timedelta(microseconds=1)
+        for position in numpy.flatnonzero(_numbers(self.local_micros) > limit).tolist():
+            found.setdefault(position, f"delivered {date.fromordinal(self.days[position]).isoformat()}, "
+                                       "after this run's time")
+        return found
+
+    def without(self, left_out: Mapping[int, str]) -> LeadLog:
+        """This log without the leads at ``left_out``'s positions, each reported with its row."""
+        if not left_out:
+            return self
+        keep = numpy.ones(len(self), dtype=bool)
+        keep[list(left_out)] = False
+
+        def kept(column: array) -> array:
+            values = array(column.typecode)
+            values.frombytes(_numbers(column)[keep].tobytes())
+            return values
+
+        problems = [*self.problems, *(Problem(self.source, f"Delivered At {why}; row left out", self.row_numbers[at])
+                                      for at, why in sorted(left_out.items()))]
+        return LeadLog(self.source, [lead_id for lead_id, flag in zip(self.lead_ids, keep.tolist()) if flag],
+                       kept(self.local_micros), kept(self.days), self.labels,
+                       {field: kept(codes) for field, codes in self.label_codes.items()}, kept(self.price_cents),
+                       kept(self.cost_cents), problems, kept(self.row_numbers))

@@ -100,8 +100,10 @@ class _LogBuilder:
         self.label_codes: dict[str, array] = {field: array("I") for field in LABEL_FIELDS}
         self.price_cents = array("q")
         self.cost_cents = array("q")
-        self.row_of: dict[str, int] = {}
-        """Lead ID -> the log row it was accepted from."""
+        self.row_of: dict[tuple[str, int], int] = {}
+        """The row of each sale: (Lead ID, client code). One lead sold to several clients is
+        a sale per client (SPEC §2.1); the same ID twice for one client is a duplicate."""
+        self.row_numbers = array("I")
         self._code_of_text: dict[str, dict[str, int]] = {field: {} for field in LABEL_FIELDS}
         self._code_of_cell: dict[str, dict[str, int]] = {field: {} for field in LABEL_FIELDS}
         self._cents_of_cell: dict[object, int | None] = {}
@@ -153,8 +155,6 @@ class _LogBuilder:
         lead_id = raw_id.strip() if type(raw_id) is str else cell_text(raw_id)
         if not lead_id:
             return "no Lead ID; row left out" if any(cell_text(row[index]) for index in columns.mapped) else ""
-        if lead_id in self.row_of:
-            return f"Lead ID {lead_id} already on row {self.row_of[lead_id]}; row left out"
         delivered_at = _moment(row[columns.delivered_at])
         if delivered_at is None:
             return f"Delivered At {cell_text(row[columns.delivered_at])!r} is not a date; row left out"
@@ -169,6 +169,9 @@ class _LogBuilder:
         codes = [self.label_code(field, _cell(row, index)) for field, index in columns.labels]
         if codes[0] is None:
             return "no Client; row left out"
+        if (lead_id, codes[0]) in self.row_of:
+            client = self.labels["client"][codes[0]]
+            return f"Lead ID {lead_id} of {client} already on row {self.row_of[(lead_id, codes[0])]}; row left out"
         self._append([lead_id], [row_number], [delivered_at], [price], [cost], [[code] for code in codes])
         return None
 
@@ -184,8 +187,7 @@ class _LogBuilder:
         if set(map(type, cells[columns.lead_id])) != {str}:
             return False
         lead_ids = list(map(str.strip, cells[columns.lead_id]))
-        distinct = set(lead_ids)
-        if "" in distinct or len(distinct) != len(lead_ids) or any(map(self.row_of.__contains__, distinct)):
+        if "" in lead_ids:
             return False
         moments = cells[columns.delivered_at]
         if set(map(type, moments)) != {datetime} or any(moment.tzinfo for moment in moments):
@@ -196,6 +198,9 @@ class _LogBuilder:
             return False
         codes = [self._cached_codes(field, blanks if index is None else cells[index]) for field, index in columns.labels]
         if None in codes[0]:
+            return False
+        sales = set(zip(lead_ids, codes[0]))
+        if len(sales) != len(lead_ids) or any(map(self.row_of.__contains__, sales)):
             return False
         self._append(lead_ids, range(first_row_number, first_row_number + len(rows)), moments, prices, costs, codes)
         return True
@@ -216,7 +221,8 @@ class _LogBuilder:
 
     def _append(self, lead_ids: list[str], row_numbers: Iterable[int], moments: Sequence[datetime],
                 prices: Sequence[int], costs: Sequence[int], codes: Sequence[Sequence[int]]) -> None:
-        self.row_of.update(zip(lead_ids, row_numbers))
+        self.row_of.update(zip(zip(lead_ids, codes[0]), row_numbers))
+        self.row_numbers.extend(row_numbers)
         self.lead_ids.extend(lead_ids)
         self.days.extend(map(datetime.toordinal, moments))
         self.local_micros.extend(map(_ONE_MICROSECOND.__rfloordiv__, map(LOCAL_EPOCH.__rsub__, moments)))
@@ -227,7 +233,7 @@ class _LogBuilder:
 
     def build(self, source: str, problems: list[Problem]) -> LeadLog:
         return LeadLog(source, self.lead_ids, self.local_micros, self.days, self.labels, self.label_codes,
-                       self.price_cents, self.cost_cents, problems)
+                       self.price_cents, self.cost_cents, problems, self.row_numbers)
 
 
 _CACHEABLE_AMOUNTS = frozenset({float, int, str, type(None)})

@@ -81,8 +81,6 @@ class Reader:
                 self.report.fail(leads_config.describe(), str(error))
                 return None
             unfilled = None if self.report.dry_run else cache
-        self.report.problems.extend(log.problems)
-        self.report.leads_read = len(log)
         faults.checkpoint("read.leads")
         return log, unfilled
 

@@ -10,17 +10,17 @@ import secrets
 from collections.abc import Callable
 from contextlib import ExitStack, nullcontext
 from datetime import datetime, timezone
-from pathlib import Path
+from decimal import Decimal
 
 from sheets_sync import faults
 from sheets_sync.backends.base import Workbook, WorkbookChanged, WorkbookError
 from sheets_sync.backends.excel.files import in_use_message, open_by
 from sheets_sync.backends.open import Opener, path_label, workspace_opener
-from sheets_sync.config import Config, Policy
-from sheets_sync.core.books import LedgerState
+from sheets_sync.config import Config, ConfigError, Policy
+from sheets_sync.core.books import LedgerState, SaleIndex, new_entry_like, placements, sale_of
 from sheets_sync.core.cells import CellWrite, Grid, TabSpec
 from sheets_sync.core.ids import ClientLeadIndex
-from sheets_sync.core.model import APPROVED, Lead, NewEntry, Problem
+from sheets_sync.core.model import APPROVED, REJECTED, Lead, LedgerEntry, NewEntry, Problem
 from sheets_sync.core.money import ZERO
 from sheets_sync.core.policy import ClientHistory, Request, decide
 from sheets_sync.core.project.audit import AUDIT_TAB, audit_tab_writes
@@ -29,8 +29,8 @@ from sheets_sync.core.project.marks import mark_tracking_writes, restatement_not
 from sheets_sync.core.project.returns import plan_returns_tab
 from sheets_sync.core.project.template import new_returns_tab
 from sheets_sync.core.project.tracking import (
-    Refund,
     TabLayoutError,
+    group_key,
     plan_tracking_tab,
     tab_titles,
     tracking_tab_spec,
@@ -57,6 +57,13 @@ from sheets_sync.store.lock import RunLockedError, workspace_lock
 __all__ = ["RunLockedError", "Sync", "SyncReport", "run_sync"]
 
 
+MOVED = " Moved to the week of "
+
+
+class AsOfError(ConfigError):
+    """``--as-of`` names a time that has not come yet."""
+
+
 class Sync:
     """One run over a config. ``Sync(config, ...).run()`` returns a :class:`SyncReport`."""
 
@@ -65,6 +72,9 @@ class Sync:
         self.config = config
         self.opener = opener or workspace_opener(config)
         now = datetime.now(config.zone)
+        if as_of is not None and (as_of.replace(tzinfo=config.zone) if as_of.tzinfo is None else as_of) > now:
+            raise AsOfError(f"--as-of {as_of:%Y-%m-%d %H:%M} is later than now ({now:%Y-%m-%d %H:%M} in "
+                            f"{config.timezone}): a run can stamp what it saw only at a time that has come.")
         as_of = as_of or now
         # The run's moment in the workspace timezone, where every time it stamps is shown.
         # Through UTC, as the ledger stores it: a wall-clock time the zone skips (02:30 on a
@@ -94,11 +104,16 @@ class Sync:
             faults.checkpoint("run.done")
         return self.report
 
-    def _open_ledger(self) -> Ledger:
+    def _open_ledger(self, leads: LeadLog) -> Ledger:
+        """The ledger; an older schema is upgraded (a dry run upgrades a copy in memory and
+        writes nothing)."""
         path = self.config.ledger.path
-        if self.report.dry_run and (not path.exists() or path.stat().st_size == 0):
-            return Ledger(Path(":memory:"))
-        return Ledger(path)
+        sale_facts = lambda client, lead_id: self._lead(leads, client, lead_id)  # noqa: E731
+        ledger = Ledger(path, self.config.calendar, sale_facts, in_memory=self.report.dry_run)
+        if ledger.backup is not None:
+            self.report.problems.append(Problem(
+                "ledger", f"upgraded to the self-contained schema; the ledger as it was is kept in {ledger.backup.name}"))
+        return ledger
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -117,23 +132,33 @@ class Sync:
             lead_log = leads_read() if leads_read is not None else read.lead_log()
         if lead_log is None:
             return
-        leads, unfilled_cache = lead_log
-        ledger = stack.enter_context(self._open_ledger())
-        if unfilled_cache is not None:
-            unfilled_cache.save(leads)
-        state = LedgerState(ledger.entries())
-        sightings = ledger.sightings()
-
-        names = {name.casefold(): name for name in config.clients}
+        parsed, unfilled_cache = lead_log
+        leads = parsed.without(parsed.implausible(self.as_of.replace(tzinfo=None)))
+        self.report.problems.extend(leads.problems)
+        self.report.leads_read = len(leads)
+        names = config.client_names
+        self._report_unknown_clients(leads, names)
         positions = leads.positions_by_client(names)
-        indexes: dict[str, ClientLeadIndex] = {}
-        for client in config.clients:
-            found = positions.get(client, [])
-            indexes[client] = ClientLeadIndex(leads.ids_at(found), found)
-        self._indexes = indexes
+        log_indexes = {client: ClientLeadIndex(leads.ids_at(found := positions.get(client, [])), found)
+                       for client in config.clients}
+        self._indexes = log_indexes
+        ledger = stack.enter_context(self._open_ledger(leads))
+        if unfilled_cache is not None:
+            unfilled_cache.save(parsed)
+        state = LedgerState(ledger.entries(), lambda client: names.get(client.casefold(), client))
+        sightings: dict[tuple[str, str], datetime] = {}
+        for (client, key), seen in ledger.sightings().items():  # a former name's stamps carry over
+            sightings.setdefault((state.canonical(client), key), seen)
+        # A sale the ledger knows is named as the ledger first recorded it, whatever form a
+        # re-exported log gives its ID now (SPEC §3.1): so it is never decided again.
+        indexes = self._indexes = {client: SaleIndex(index, state.of_client(client))
+                                   for client, index in log_indexes.items()}
+        self._report_missing_sales(state)
 
         self.on_step("Reading the tracking workbook")
-        titles = tab_titles(leads.groups(config.tracking.group_by))
+        titles = tab_titles(leads.groups(config.tracking.group_by)
+                            | {group_key(sale_of(entry, config.zone), config.tracking.group_by)
+                               for entry in state.entries})
         tracking_tabs = [REVIEW_TAB, AUDIT_TAB, DASHBOARD_TAB, *titles.values()]
         tracking, tracking_grids = read.tracking(tracking_tabs)
         faults.checkpoint("read.tracking")
@@ -145,10 +170,13 @@ class Sync:
         review = read.review(tracking_grids.get(REVIEW_TAB) if tracking else [], names, indexes)
 
         self.on_step("Deciding")
+        self._follow_corrected_sales(state, leads)
         histories = self._histories(leads, names, state)
         if review is not None:
             self._settle_reviews(review, state, leads, histories)
         new_sightings = self._decide_requests(sources, state, sightings, leads, histories)
+        if review is not None:  # a request decided afresh (after an undo) that the Review tab already settles
+            self._settle_reviews(review, state, leads, histories)
         for client, key, seen in new_sightings:
             sightings.setdefault((client, key), seen)
 
@@ -203,27 +231,83 @@ class Sync:
 
     def _histories(self, leads: LeadLog, names: dict[str, str], state: LedgerState) -> dict[str, ClientHistory]:
         histories = {client: ClientHistory(dates) for client, dates in leads.delivery_dates_by_client(names).items()}
-        for entry in state.entries:
-            if entry.status == APPROVED and entry.client in histories \
-                    and (lead := self._lead(leads, entry.client, entry.lead_id)):
-                histories[entry.client].approve(lead)
+        for sale in list(state.latest):
+            if sale[0] in histories and (approval := state.approval(sale)) is not None:
+                histories[sale[0]].approve(sale_of(approval, self.config.zone))
         return histories
 
+    def _follow_corrected_sales(self, state: LedgerState, leads: LeadLog) -> None:
+        """A credited sale whose delivery time or group values were corrected in the lead log:
+        its refund moves with it, by two adjustment entries booked now -- out of the old
+        week and group, into the new -- so the cash view does not move (SPEC §3.1)."""
+        for sale in list(state.latest):
+            approval = state.approval(sale)
+            lead = self._lead(leads, *sale) if approval is not None else None
+            if lead is None:
+                continue
+            delivered_at = lead.delivered_at.replace(tzinfo=self.config.zone).astimezone(timezone.utc)
+            facts = {"delivered_at": delivered_at, "vertical": lead.vertical, "country": lead.country,
+                     "source": lead.source, "campaign": lead.campaign}
+            if all(getattr(approval, name) == value for name, value in facts.items()):
+                continue
+            old_day, new_day = sale_of(approval, self.config.zone).delivered_on, lead.delivered_on
+            what = ", ".join(f"{name.replace('_', ' ')} {getattr(approval, name)} to {value}"
+                             for name, value in facts.items()
+                             if name != "delivered_at" and getattr(approval, name) != value)
+            change = f"delivered {old_day.isoformat()} to {new_day.isoformat()}" if old_day != new_day else ""
+            because = "; ".join(part for part in (change, what) if part) or "its delivery time"
+            credited = state.credited[sale]
+            moved_out = new_entry_like(approval, kind="adjustment", status="Adjusted", rule="sale_corrected",
+                                       detail=f"Moved out of the week of {approval.lead_week.isoformat()}: the lead "
+                                              f"log corrected this lead ({because}).",
+                                       credit=-credited, decided_at=self.as_of, cash_week=self.cash_week,
+                                       refers_to=approval.seq)
+            self._record(moved_out, state)
+            new_week = self.config.calendar.week(delivered_at)
+            self._record(new_entry_like(
+                approval, kind="adjustment", status=APPROVED, rule="sale_corrected",
+                detail=f"{approval.detail.split(MOVED)[0]}{MOVED}{new_week.isoformat()} on {self.as_of:%Y-%m-%d}: "
+                       f"the lead log corrected this lead ({because}).",
+                credit=credited, decided_at=self.as_of, cash_week=self.cash_week, lead_week=new_week,
+                refers_to=approval.seq, **facts), state)
+
+    def _report_unknown_clients(self, leads: LeadLog, names: dict[str, str]) -> None:
+        """A ``Client`` value no configured client goes by is never taken for a new client
+        silently (SPEC §3.1): a renamed client lists its old name under ``formerly:``."""
+        for client, count in sorted(leads.client_counts().items()):
+            if client.casefold() not in names:
+                self.report.problems.append(Problem(leads.source, (
+                    f"{count} lead{'s' * (count != 1)} filed under client {client!r}, which the config does not "
+                    "list: add it under clients, or, if a client was renamed, list the old name under its formerly:")))
+
+    def _report_missing_sales(self, state: LedgerState) -> None:
+        """Each run names the credited sales the lead log no longer lists (SPEC §3.1): their
+        credit stays where it was booked until the sale is back or the operator reverses it."""
+        for (client, lead_id), credited in state.credited.items():
+            index = self._indexes.get(client)
+            if credited and (index is None or index.position(lead_id) is None):
+                sale = sale_of(state.latest.get((client, lead_id)) or state.entries[-1], self.config.zone)
+                self.report.problems.append(Problem("ledger", (
+                    f"lead {lead_id} of {client}, credited {credited:,.2f}, is no longer in the lead log; the credit "
+                    f"stays in the week of {sale.delivered_on.isoformat()} until the lead is back or the credit is "
+                    "reversed on the Review tab")))
+
     def _lead(self, leads: LeadLog, client: str, lead_id: str) -> Lead | None:
-        """The lead ``lead_id`` of ``client``; found by its ID alone if the log now files it
-        under another client."""
+        """The sale ``lead_id`` of ``client`` as the lead log lists it now, if it does."""
         index = self._indexes.get(client)
         position = None if index is None else index.position(lead_id)
-        return leads.lead(lead_id) if position is None else leads.lead_at(position)
+        return None if position is None else leads.lead_at(position)
 
     def _entry(self, client: str, lead: Lead, kind: str, status: str, rule: str, detail: str, reason: str,
-               first_seen: datetime) -> NewEntry:
-        config = self.config
+               first_seen: datetime, *, lead_id: str | None = None) -> NewEntry:
+        """A new entry deciding on ``lead`` (a sale of the lead log) as the ledger names it."""
+        delivered_at = lead.delivered_at.replace(tzinfo=self.config.zone).astimezone(timezone.utc)
         return NewEntry(
-            client=client, lead_id=lead.lead_id, kind=kind, status=status, rule=rule, detail=detail, reason=reason,
-            credit=lead.price if status == APPROVED else ZERO, credit_type=self._policy(client).credit,
-            first_seen=first_seen, decided_at=self.as_of,
-            lead_week=week_ending(lead.delivered_on, config.week_end_weekday), cash_week=self.cash_week)
+            client=client, lead_id=lead_id or lead.lead_id, kind=kind, status=status, rule=rule, detail=detail,
+            reason=reason, credit=lead.price if status == APPROVED else ZERO, credit_type=self._policy(client).credit,
+            first_seen=first_seen, decided_at=self.as_of, delivered_at=delivered_at, vertical=lead.vertical,
+            country=lead.country, source=lead.source, campaign=lead.campaign, price=lead.price,
+            lead_week=self.config.calendar.week(delivered_at), cash_week=self.cash_week)
 
     def _record(self, entry: NewEntry, state: LedgerState) -> None:
         self.report.new_entries.append(entry)
@@ -233,11 +317,24 @@ class Sync:
                         histories: dict[str, ClientHistory]) -> None:
         """Operator decisions typed on the Review tab become review or override entries."""
         for outcome in settle_reviews(review, state, self.as_of):
-            lead = self._lead(leads, outcome.client, outcome.lead_id)
+            sale = (outcome.client, outcome.lead_id)
+            if outcome.reverses is not None:
+                self._record(self._correction(outcome.reverses, "reversal", outcome.rule, outcome.detail,
+                                              -state.credited[sale]), state)
+                continue
+            known = state.latest.get(sale)
+            lead = self._lead(leads, *sale) or sale_of(known, self.config.zone)
             self._record(self._entry(outcome.client, lead, outcome.kind, outcome.status, outcome.rule, outcome.detail,
-                                     outcome.reason, outcome.first_seen), state)
+                                     outcome.reason, outcome.first_seen, lead_id=outcome.lead_id), state)
             if outcome.status == APPROVED and outcome.client in histories:
                 histories[outcome.client].approve(lead)
+
+    def _correction(self, corrected: LedgerEntry, kind: str, rule: str, detail: str, credit: Decimal) -> NewEntry:
+        """An entry that corrects ``corrected`` (a reversal, an undo): on the same sale, with its
+        facts, so its money lands where the corrected entry's did; booked now."""
+        return new_entry_like(corrected, kind=kind, status=REJECTED if kind == "reversal" else corrected.status,
+                              rule=rule, detail=detail, credit=credit, decided_at=self.as_of,
+                              cash_week=self.cash_week, refers_to=corrected.seq)
 
     def _decide_requests(self, sources: list[ReturnsSource], state: LedgerState,
                          sightings: dict[tuple[str, str], datetime], leads: LeadLog,
@@ -259,11 +356,12 @@ class Sync:
                         continue
                     lead = self._lead(leads, source.client, token.lead_id)
                     first_seen = sightings[(source.client, token.key)]
-                    request = Request(source.client, lead, row.reason, local_date(first_seen, self.config.zone),
-                                      self.config.currency)
+                    local_seen = first_seen.astimezone(self.config.zone).replace(tzinfo=None)
+                    request = Request(source.client, lead, row.reason, local_seen.date(), self.config.currency,
+                                      local_seen)
                     verdict = decide(request, policy, history)
                     self._record(self._entry(source.client, lead, "decision", verdict.status, verdict.rule,
-                                             verdict.detail, row.reason, first_seen), state)
+                                             verdict.detail, row.reason, first_seen, lead_id=token.lead_id), state)
         return new_sightings
 
     # -- projecting and writing -------------------------------------------------------------
@@ -316,17 +414,7 @@ class Sync:
                        state: LedgerState) -> tuple[list[CellWrite], list, list]:
         """The tracking workbook's cells, the tabs to create first, and the dashboard's charts."""
         config = self.config
-        refunds = []
-        for entry in state.entries:
-            if entry.status != APPROVED:
-                continue
-            lead = self._lead(leads, entry.client, entry.lead_id)
-            if lead is None:
-                self.report.problems.append(Problem(
-                    "ledger", f"approved lead {entry.lead_id} of {entry.client} is no longer in the lead log; "
-                              "its refund is not shown on a tracking tab"))
-                continue
-            refunds.append(Refund(lead, entry.credit, entry.cash_week, local_date(entry.decided_at, config.zone)))
+        refunds = placements(state.entries, config.zone)
         figures = weekly_figures(leads.delivered(config.tracking.group_by, config.week_end_weekday), refunds,
                                  config.tracking.group_by, config.week_end_weekday)
         restated = restatement_notes(refunds, config.tracking.group_by, config.week_end_weekday)
@@ -348,7 +436,7 @@ class Sync:
             if REVIEW_TAB not in grids:
                 new_tabs.append(REVIEW_TAB_SPEC)
         dashboard = plan_dashboard(grids.get(DASHBOARD_TAB),
-                                   build_dashboard(figures, titles, leads.summary(config.clients), refunds, state.entries, config))
+                                   build_dashboard(figures, titles, leads.summary(config.client_names), refunds, state.entries, config))
         writes += dashboard.writes
         if DASHBOARD_TAB not in grids:
             new_tabs.append(DASHBOARD_TAB_SPEC)

@@ -1,10 +1,18 @@
-"""The ledger: an append-only SQLite record of every decision and credit (SPEC §4.2).
+"""The ledger: an append-only SQLite record of every decision and credit (SPEC §4.2, §3.1).
 
-Idempotency lives in the schema, not only in code:
+Each entry is self-contained: what was decided, and the facts it was decided on (the sale's
+delivery moment, group values and price, the signed credit and its type, the booking
+moment). Weeks are never stored: they are worked out from those moments with the
+workspace's calendar whenever entries are read.
 
-* one ``decision`` per (client, lead), one ``review`` outcome and one ``override``;
-* at most one ``Approved`` entry per (client, lead), so no lead is ever credited twice;
-* one first-seen stamp per (client, pasted ID), written once and never moved.
+The books' rules live in the schema, not only in code, so no caller can break them:
+
+* one live ``decision``, ``review`` and ``override`` per sale (client, lead): an entry
+  voided by ``undo`` no longer counts, so the request can be decided afresh;
+* the credits of a sale (approvals, reversals and undos together) stay between 0 and its
+  price: no sale is credited twice, and no more is taken back than was given;
+* one live first-seen stamp per (client, pasted ID), written once and never moved; an
+  undone run's stamps are void.
 
 Entries are never updated or deleted. A run's entries go in with one transaction: the
 ledger is the commit point, and sheets are projections that later runs can always redo.
@@ -13,15 +21,61 @@ ledger is the commit point, and sheets are projections that later runs can alway
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date, datetime, time, timezone
 from decimal import Decimal
 from pathlib import Path
 
 from sheets_sync import faults
-from sheets_sync.core.model import APPROVED, LedgerEntry, NewEntry
+from sheets_sync.core.model import APPROVED, Lead, LedgerEntry, NewEntry
+from sheets_sync.core.weeks import Calendar
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+_ENTRIES = """
+CREATE TABLE entries (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id        TEXT NOT NULL REFERENCES runs(run_id),
+    client        TEXT NOT NULL,
+    lead_id       TEXT NOT NULL,
+    kind          TEXT NOT NULL
+                  CHECK (kind IN ('decision', 'review', 'override', 'reversal', 'adjustment', 'undo')),
+    status        TEXT NOT NULL,
+    rule          TEXT NOT NULL,
+    detail        TEXT NOT NULL,
+    reason        TEXT NOT NULL,
+    credit_cents  INTEGER NOT NULL,
+    credit_type   TEXT NOT NULL,
+    first_seen    TEXT NOT NULL,
+    decided_at    TEXT NOT NULL,
+    delivered_at  TEXT NOT NULL,
+    vertical      TEXT NOT NULL,
+    country       TEXT NOT NULL,
+    source        TEXT NOT NULL,
+    campaign      TEXT NOT NULL,
+    price_cents   INTEGER NOT NULL CHECK (price_cents >= 0),
+    refers_to     INTEGER REFERENCES entries(seq),
+    CHECK (kind NOT IN ('reversal', 'undo') OR refers_to IS NOT NULL),
+    CHECK (credit_cents <= 0 OR status = 'Approved' OR kind IN ('undo', 'adjustment')),
+    CHECK (credit_cents >= 0 OR kind IN ('reversal', 'undo', 'adjustment'))
+);
+CREATE INDEX entries_of_sale ON entries (client, lead_id);
+CREATE TRIGGER one_live_decision BEFORE INSERT ON entries
+WHEN NEW.kind IN ('decision', 'review', 'override') AND EXISTS (
+    SELECT 1 FROM entries AS earlier
+    WHERE earlier.client = NEW.client AND earlier.lead_id = NEW.lead_id AND earlier.kind = NEW.kind
+      AND NOT EXISTS (SELECT 1 FROM entries AS undo WHERE undo.kind = 'undo' AND undo.refers_to = earlier.seq))
+BEGIN
+    SELECT RAISE(ABORT, 'a sale can have one live decision, review and override');
+END;
+CREATE TRIGGER credits_within_price BEFORE INSERT ON entries
+WHEN NEW.credit_cents != 0 AND (
+    SELECT COALESCE(SUM(credit_cents), 0) FROM entries WHERE client = NEW.client AND lead_id = NEW.lead_id
+) + NEW.credit_cents NOT BETWEEN 0 AND NEW.price_cents
+BEGIN
+    SELECT RAISE(ABORT, 'the credits of a sale must stay between 0 and its price');
+END;
+"""
 
 _SCHEMA = """
 CREATE TABLE runs (
@@ -29,33 +83,22 @@ CREATE TABLE runs (
     started_at  TEXT NOT NULL,
     as_of       TEXT NOT NULL
 );
-CREATE TABLE entries (
-    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
-    run_id       TEXT NOT NULL REFERENCES runs(run_id),
-    client       TEXT NOT NULL,
-    lead_id      TEXT NOT NULL,
-    kind         TEXT NOT NULL CHECK (kind IN ('decision', 'review', 'override')),
-    status       TEXT NOT NULL,
-    rule         TEXT NOT NULL,
-    detail       TEXT NOT NULL,
-    reason       TEXT NOT NULL,
-    credit_cents INTEGER NOT NULL CHECK (credit_cents >= 0),
-    credit_type  TEXT NOT NULL,
-    first_seen   TEXT NOT NULL,
-    decided_at   TEXT NOT NULL,
-    lead_week    TEXT NOT NULL,
-    cash_week    TEXT NOT NULL,
-    UNIQUE (client, lead_id, kind),
-    CHECK (status = 'Approved' OR credit_cents = 0)
-);
-CREATE UNIQUE INDEX one_credit_per_lead ON entries (client, lead_id) WHERE status = 'Approved';
+""" + _ENTRIES + """
 CREATE TABLE sightings (
     client      TEXT NOT NULL,
     pasted_key  TEXT NOT NULL,
     first_seen  TEXT NOT NULL,
-    PRIMARY KEY (client, pasted_key)
+    run_id      TEXT NOT NULL DEFAULT ''
 );
+CREATE INDEX sightings_of_key ON sightings (client, pasted_key);
+CREATE TABLE undone_runs (run_id TEXT PRIMARY KEY);
 """
+
+_COLUMNS = ("run_id, client, lead_id, kind, status, rule, detail, reason, credit_cents, credit_type, first_seen,"
+            " decided_at, delivered_at, vertical, country, source, campaign, price_cents, refers_to")
+
+SaleFacts = Callable[[str, str], "Lead | None"]
+"""The lead log's sale (client, lead ID), to complete entries of a version 1 ledger."""
 
 
 class LedgerError(Exception):
@@ -67,25 +110,43 @@ def _cents(amount: Decimal) -> int:
 
 
 class Ledger:
-    """An open ledger file. ``Ledger(path)`` creates or migrates the schema."""
+    """An open ledger file. ``Ledger(path, calendar)`` creates the schema, or upgrades an
+    older one after a backup copy beside it (``sale_facts`` completes old entries from the
+    lead log). ``in_memory``: a copy of the file in memory, for a dry run, which must not
+    change the file (not even to upgrade it) and records nothing."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, calendar: Calendar, sale_facts: SaleFacts = lambda client, lead_id: None,
+                 *, in_memory: bool = False) -> None:
         self.path = path
+        self.calendar = calendar
+        self.backup: Path | None = None
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._migrate()
+            if in_memory:
+                self._db = sqlite3.connect(":memory:", isolation_level=None)
+                if path.exists() and path.stat().st_size:
+                    on_disk = sqlite3.connect(path)  # closed at once: SQLite then tidies its -wal and -shm
+                    try:
+                        on_disk.backup(self._db)
+                    finally:
+                        on_disk.close()
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(path, isolation_level=None)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
+            self._migrate(sale_facts, backup=not in_memory)
         except sqlite3.DatabaseError as error:
             raise LedgerError(f"Ledger {path} (key 'ledger.path') is not a usable SQLite file ({error}).") from None
 
-    def _migrate(self) -> None:
+    def _migrate(self, sale_facts: SaleFacts, *, backup: bool) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise LedgerError(f"Ledger {self.path} was written by a newer sheets-sync (schema {version}); upgrade.")
         if version == 0:
             self._db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+        elif version == 1:
+            self.backup = _backed_up(self._db, self.path) if backup else None
+            _upgrade_from_1(self._db, self.calendar, sale_facts)
 
     def close(self) -> None:
         self._db.close()
@@ -97,33 +158,41 @@ class Ledger:
         self.close()
 
     def entries(self) -> list[LedgerEntry]:
-        return _read_entries(self._db)
+        return _read_entries(self._db, self.calendar)
 
     def sightings(self) -> dict[tuple[str, str], datetime]:
-        rows = self._db.execute("SELECT client, pasted_key, first_seen FROM sightings").fetchall()
-        return {(client, key): datetime.fromisoformat(seen) for client, key, seen in rows}
+        """The first live sighting of each (client, pasted key)."""
+        rows = self._db.execute("SELECT client, pasted_key, first_seen FROM sightings"
+                                " WHERE run_id NOT IN (SELECT run_id FROM undone_runs) ORDER BY rowid").fetchall()
+        found: dict[tuple[str, str], datetime] = {}
+        for client, key, seen in rows:
+            found.setdefault((client, key), datetime.fromisoformat(seen))
+        return found
 
     def record_run(self, run_id: str, started_at: datetime, as_of: datetime, entries: Sequence[NewEntry],
-                   sightings: Iterable[tuple[str, str, datetime]]) -> None:
-        """Append one run's entries and first-seen stamps in a single transaction."""
+                   sightings: Iterable[tuple[str, str, datetime]], *, undoes: str | None = None) -> None:
+        """Append one run's entries and first-seen stamps in a single transaction.
+        ``undoes``: the run this one undoes, whose first-seen stamps become void."""
         try:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute("INSERT INTO runs VALUES (?, ?, ?)", (run_id, started_at.isoformat(), as_of.isoformat()))
             iso = _IsoTexts()
             self._db.executemany(
-                "INSERT INTO entries (run_id, client, lead_id, kind, status, rule, detail, reason, credit_cents,"
-                " credit_type, first_seen, decided_at, lead_week, cash_week) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO entries ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [
                     (run_id, e.client, e.lead_id, e.kind, e.status, e.rule, e.detail, e.reason, _cents(e.credit),
-                     e.credit_type, iso(e.first_seen), iso(e.decided_at), e.lead_week.isoformat(),
-                     e.cash_week.isoformat())
+                     e.credit_type, iso(e.first_seen), iso(e.decided_at), iso(e.delivered_at), e.vertical,
+                     e.country, e.source, e.campaign, _cents(e.price), e.refers_to)
                     for e in entries
                 ],
             )
+            live = self.sightings()
             self._db.executemany(
-                "INSERT OR IGNORE INTO sightings VALUES (?, ?, ?)",
-                [(client, key, iso(seen)) for client, key, seen in sightings],
+                "INSERT INTO sightings VALUES (?, ?, ?, ?)",
+                [(client, key, iso(seen), run_id) for client, key, seen in sightings if (client, key) not in live],
             )
+            if undoes is not None:
+                self._db.execute("INSERT OR IGNORE INTO undone_runs VALUES (?)", (undoes,))
             faults.checkpoint("ledger.before_commit")
             self._db.execute("COMMIT")
         except BaseException as error:
@@ -133,6 +202,12 @@ class Ledger:
                 raise LedgerError(f"Ledger {self.path} refused this run's entries ({error}); "
                                   "nothing was recorded.") from None
             raise
+
+    def runs(self) -> list[str]:
+        return [row[0] for row in self._db.execute("SELECT run_id FROM runs ORDER BY rowid")]
+
+    def undone_runs(self) -> set[str]:
+        return {row[0] for row in self._db.execute("SELECT run_id FROM undone_runs")}
 
 
 class _IsoTexts:
@@ -150,28 +225,111 @@ class _IsoTexts:
         return found[1]
 
 
-def _read_entries(db: sqlite3.Connection) -> list[LedgerEntry]:
-    rows = db.execute(
-        "SELECT seq, run_id, client, lead_id, kind, status, rule, detail, reason, credit_cents, credit_type,"
-        " first_seen, decided_at, lead_week, cash_week FROM entries ORDER BY seq"
-    ).fetchall()
-    return [
-        LedgerEntry(
-            seq=row[0], run_id=row[1], client=row[2], lead_id=row[3], kind=row[4], status=row[5], rule=row[6],
-            detail=row[7], reason=row[8], credit=Decimal(row[9]).scaleb(-2), credit_type=row[10],
-            first_seen=datetime.fromisoformat(row[11]), decided_at=datetime.fromisoformat(row[12]),
-            lead_week=date.fromisoformat(row[13]), cash_week=date.fromisoformat(row[14]),
-        )
-        for row in rows
-    ]
+def _read_entries(db: sqlite3.Connection, calendar: Calendar) -> list[LedgerEntry]:
+    rows = db.execute(f"SELECT seq, {_COLUMNS} FROM entries ORDER BY seq").fetchall()
+    moments: dict[str, datetime] = {}
+    weeks: dict[datetime, date] = {}
+
+    def moment(text: str) -> datetime:
+        found = moments.get(text)
+        if found is None:
+            found = moments[text] = datetime.fromisoformat(text)
+        return found
+
+    def week(at: datetime) -> date:
+        found = weeks.get(at)
+        if found is None:
+            found = weeks[at] = calendar.week(at)
+        return found
+
+    entries = []
+    for (seq, run_id, client, lead_id, kind, status, rule, detail, reason, credit, credit_type, first_seen,
+         decided_at, delivered_at, vertical, country, source, campaign, price, refers_to) in rows:
+        booked, delivered = moment(decided_at), moment(delivered_at)
+        entries.append(LedgerEntry(
+            client=client, lead_id=lead_id, kind=kind, status=status, rule=rule, detail=detail, reason=reason,
+            credit=Decimal(credit).scaleb(-2), credit_type=credit_type, first_seen=moment(first_seen),
+            decided_at=booked, delivered_at=delivered, vertical=vertical, country=country, source=source,
+            campaign=campaign, price=Decimal(price).scaleb(-2), lead_week=week(delivered), cash_week=week(booked),
+            refers_to=refers_to, seq=seq, run_id=run_id))
+    return entries
 
 
-def read_entries(path: Path) -> list[LedgerEntry]:
+def _backed_up(db: sqlite3.Connection, path: Path) -> Path:
+    """A copy of the ledger as it was, beside it, before an upgrade changes its schema."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    backup = path.with_name(f"{path.name}.schema-{version}.backup")
+    if not backup.exists():
+        temporary = backup.with_name(backup.name + ".tmp")
+        temporary.unlink(missing_ok=True)
+        target = sqlite3.connect(temporary)
+        try:
+            db.backup(target)
+        finally:
+            target.close()
+        temporary.replace(backup)
+    return backup
+
+
+def _upgrade_from_1(db: sqlite3.Connection, calendar: Calendar, sale_facts: SaleFacts) -> None:
+    """Schema 1 kept weeks as labels and no sale facts: each entry is completed from the
+    lead log (or, for a sale no longer there, from its week and credit), in one transaction."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        old = db.execute("SELECT seq, run_id, client, lead_id, kind, status, rule, detail, reason, credit_cents,"
+                         " credit_type, first_seen, decided_at, lead_week FROM entries ORDER BY seq").fetchall()
+        db.execute("ALTER TABLE entries RENAME TO entries_schema_1")
+        db.execute("DROP INDEX IF EXISTS one_credit_per_lead")
+        for statement in _statements(_ENTRIES):
+            db.execute(statement)
+        for (seq, run_id, client, lead_id, kind, status, rule, detail, reason, credit, credit_type, first_seen,
+             decided_at, lead_week) in old:
+            sale = sale_facts(client, lead_id)
+            if sale is not None:
+                delivered = sale.delivered_at.replace(tzinfo=calendar.zone) if sale.delivered_at.tzinfo is None \
+                    else sale.delivered_at
+                facts = (delivered.astimezone(timezone.utc).isoformat(), sale.vertical, sale.country, sale.source,
+                         sale.campaign, max(_cents(sale.price), credit))
+            else:  # the sale left the log before the upgrade: its week and credit are what is known
+                noon = datetime.combine(date.fromisoformat(lead_week), time(12), calendar.zone)
+                facts = (noon.astimezone(timezone.utc).isoformat(), "(none)", "(none)", "", "", credit)
+            db.execute(f"INSERT INTO entries (seq, {_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                       (seq, run_id, client, lead_id, kind, status, rule, detail, reason, credit, credit_type,
+                        first_seen, decided_at, *facts, None))
+        db.execute("DROP TABLE entries_schema_1")
+        db.execute("ALTER TABLE sightings RENAME TO sightings_schema_1")
+        db.execute("CREATE TABLE sightings (client TEXT NOT NULL, pasted_key TEXT NOT NULL,"
+                   " first_seen TEXT NOT NULL, run_id TEXT NOT NULL DEFAULT '')")
+        db.execute("CREATE INDEX sightings_of_key ON sightings (client, pasted_key)")
+        db.execute("INSERT INTO sightings (client, pasted_key, first_seen) SELECT client, pasted_key, first_seen"
+                   " FROM sightings_schema_1")
+        db.execute("DROP TABLE sightings_schema_1")
+        db.execute("CREATE TABLE undone_runs (run_id TEXT PRIMARY KEY)")
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of a schema script (a trigger's body holds semicolons of its own)."""
+    statements, current = [], ""
+    for line in script.strip().splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    return statements
+
+
+def read_entries(path: Path, calendar: Calendar) -> list[LedgerEntry]:
     """Every entry of the ledger at ``path``, for readers that must never change it.
 
     A missing file is an empty ledger and is not created. The file is opened read only, so
     a bug here can never alter the record (SQLite may leave its ``-wal``/``-shm`` companion
-    files behind; the next sync tidies them).
+    files behind; the next sync tidies them). A ledger of schema 1, which the next sync
+    upgrades, is read as that upgrade would read it without the lead log.
     """
     if not path.exists():
         return []
@@ -181,7 +339,12 @@ def read_entries(path: Path) -> list[LedgerEntry]:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise LedgerError(f"Ledger {path} was written by a newer sheets-sync (schema {version}); upgrade.")
-            return _read_entries(db) if version else []
+            if version == 1:
+                memory = sqlite3.connect(":memory:", isolation_level=None)
+                db.backup(memory)
+                _upgrade_from_1(memory, calendar, lambda client, lead_id: None)
+                return _read_entries(memory, calendar)
+            return _read_entries(db, calendar) if version else []
         finally:
             db.close()
     except sqlite3.DatabaseError as error:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sheets_sync.core.cells import CellValue, CellWrite, Grid
-from sheets_sync.core.model import APPROVED, LedgerEntry
+from sheets_sync.core.model import LedgerEntry
 from sheets_sync.core.project.table import local_moment
 
 AUDIT_TAB = "Audit log"
@@ -27,8 +27,7 @@ def audit_rows(entries: Sequence[LedgerEntry], already: int) -> list[list[CellVa
     """Audit log rows for the ledger entries not yet in the log (the log holds ``already``)."""
     return [
         [entry.run_id, local_moment(entry.decided_at), entry.client, entry.lead_id, entry.status, entry.rule,
-         entry.credit if entry.status == APPROVED else None,
-         entry.lead_week if entry.status == APPROVED else None]
+         entry.credit if entry.credit else None, entry.lead_week if entry.credit else None]
         for entry in entries[already:]
     ]
 

@@ -149,7 +149,7 @@ def _week_rate(figure: WeekFigures | None) -> float | None:
 def _cap_table(summary: LeadSummary, refunds: Sequence[Refund], config: Config, today: date | None) -> Table:
     """Each client's return rate as its cap counts it (approved returns among the leads
     delivered in its trailing ``cap_window_days``), closest to the cap first."""
-    names = {name.casefold(): name for name in config.clients}
+    names = config.client_names
     policies = {name: config.policy_for(name) for name in config.clients}
     delivered: Counter = Counter()
     returned: Counter = Counter()
@@ -160,7 +160,7 @@ def _cap_table(summary: LeadSummary, refunds: Sequence[Refund], config: Config, 
         for refund in refunds:
             client = names.get(refund.lead.client.casefold())
             if client is not None and starts[client] <= refund.lead.delivered_on <= today:
-                returned[client] += 1
+                returned[client] += refund.refunded
     rows = []
     for client, policy in policies.items():
         rate = _rate(returned[client], delivered[client])
@@ -203,7 +203,7 @@ def _source_table(summary: LeadSummary, refunds: Sequence[Refund]) -> Table:
     credits: dict[str, Decimal] = defaultdict(lambda: ZERO)
     for refund in refunds:
         source = refund.lead.source or NO_SOURCE
-        returned[source] += 1
+        returned[source] += refund.refunded
         credits[source] += refund.credit
     rows = tuple((source, count, returned[source], credits[source], _rate(returned[source], count))
                  for source, count in sorted(delivered.items(), key=lambda item: (-returned[item[0]], item[0])))

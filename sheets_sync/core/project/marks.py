@@ -49,7 +49,7 @@ def restatement_notes(refunds: Iterable[Refund], group_by: Sequence[str],
     notes: dict[GroupKey, dict[date, str]] = defaultdict(dict)
     for (key, week), by_day in restated.items():
         notes[key][week] = "\n".join(
-            f"Restated {day.isoformat()}: +{sum(credits, ZERO):,.2f} ({len(credits)} lead{'s' * (len(credits) != 1)})"
+            f"Restated {day.isoformat()}: {sum(credits, ZERO):+,.2f} ({len(credits)} lead{'s' * (len(credits) != 1)})"
             for day, credits in sorted(by_day.items()))
     return dict(notes)
 

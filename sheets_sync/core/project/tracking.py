@@ -88,13 +88,15 @@ class WeekFigures:
 
 @dataclass(frozen=True, slots=True)
 class Refund:
-    """An approved return as the tracking tabs see it."""
+    """A credit as the tracking tabs see it (signed: a reversal takes money back)."""
 
     lead: Lead
     credit: Decimal
     cash_week: date
     approved_on: date | None = None
-    """The local date it was approved: when its lead's week was restated."""
+    """The local date it was booked: when its lead's week was restated."""
+    refunded: int = 1
+    """Refunded leads it adds: 1 for an approval, -1 for one taken back, 0 for an amount alone."""
 
 
 GroupKey = tuple[str, ...]
@@ -128,7 +130,7 @@ def weekly_figures(delivered: Mapping[GroupKey, Mapping[date, Delivered]], refun
     for refund in refunds:
         group = figures[group_key(refund.lead, group_by)]
         accrual = group[week_ending(refund.lead.delivered_on, week_end_weekday)]
-        accrual.refunded_leads += 1
+        accrual.refunded_leads += refund.refunded
         accrual.refunds += refund.credit
         group[refund.cash_week].refunds_cash_view += refund.credit
     return {key: dict(weeks) for key, weeks in figures.items()}
