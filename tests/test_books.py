@@ -4,7 +4,9 @@ true while the lead log, the config and the tabs change under them."""
 from __future__ import annotations
 
 import shutil
+import signal
 import sqlite3
+import subprocess
 from contextlib import closing
 from datetime import date, datetime
 from decimal import Decimal
@@ -12,7 +14,9 @@ from pathlib import Path
 
 import pytest
 from conftest import LEAD_HEADERS, Workspace, read_xlsx, write_xlsx
+from sync_state import cli_env, run_cli, sheets_sync_command
 from test_returns_engine import files_on_disk, ledger_rows, money
+from test_review import decide_on_review
 from typer.testing import CliRunner
 
 from sheets_sync import load_config, run_sync
@@ -263,3 +267,38 @@ def test_a_mistyped_delivery_year_is_left_out_and_adds_no_weeks(workspace: Works
     assert report.leads_read == 1
     assert list(workspace.tracking("Solar US")["Leads delivered"]) == [FEB18]
     assert workspace.returns("Acme")[0]["Status"] == "Unknown lead ID"
+
+
+def test_an_undo_killed_before_its_commit_changes_nothing_and_can_be_run_again(credited: Workspace) -> None:
+    run_id = ledger_rows(credited)[0]["run_id"]
+    before = ledger_rows(credited)
+    killed = subprocess.run([*sheets_sync_command(), "undo", run_id, "--config", str(credited.config_path)],
+                            env=cli_env(kill_at="ledger.before_commit"), capture_output=True, text=True,
+                            timeout=120, check=False)
+    assert killed.returncode == -signal.SIGKILL
+    assert ledger_rows(credited) == before
+    finished = subprocess.run([*sheets_sync_command(), "undo", run_id, "--config", str(credited.config_path)],
+                              env=cli_env(), capture_output=True, text=True, timeout=120, check=False)
+    assert finished.returncode == 0, finished.stderr
+    assert [(row["kind"], row["credit_cents"]) for row in ledger_rows(credited)] == \
+        [("decision", 2500), ("undo", -2500)]
+
+
+def test_a_run_killed_while_recording_a_reversal_is_finished_once_by_the_next(workspace: Workspace) -> None:
+    credited = workspace
+    credited.lead("000001", "2024-02-14 10:00", "Acme", "25.00")
+    credited.client("Acme", [["000001", "he hung up"]])  # a request that waits for review
+    credited.run(as_of="2024-02-20T10:00")
+    decide_on_review(credited, "000001", "Approve")
+    credited.run(as_of="2024-02-20T11:00")
+    decide_on_review(credited, "000001", "Reject")
+    killed = run_cli(credited.config_path, "2024-02-21T10:00", kill_at="ledger.before_commit")
+    assert killed.returncode == -signal.SIGKILL
+    assert [row["kind"] for row in ledger_rows(credited)] == ["decision", "review"]
+    finished = run_cli(credited.config_path, "2024-02-21T10:05")
+    assert finished.returncode == 0, finished.stderr
+    assert [(row["kind"], row["credit_cents"]) for row in ledger_rows(credited)] == \
+        [("decision", 0), ("review", 2500), ("reversal", -2500)]
+    assert run_cli(credited.config_path, "2024-02-21T10:10").returncode == 0
+    assert len(ledger_rows(credited)) == 3
+    assert money(credited.tracking("Solar US")["Refunds"][FEB18]) == Decimal("0.00")
