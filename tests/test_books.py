@@ -302,3 +302,16 @@ def test_a_run_killed_while_recording_a_reversal_is_finished_once_by_the_next(wo
     assert run_cli(credited.config_path, "2024-02-21T10:10").returncode == 0
     assert len(ledger_rows(credited)) == 3
     assert money(credited.tracking("Solar US")["Refunds"][FEB18]) == Decimal("0.00")
+
+
+def test_a_group_with_no_sales_any_more_shows_zeros_not_stale_figures(workspace: Workspace) -> None:
+    workspace.lead("R1", "2024-02-14 10:00", "Acme", "25.00", vertical="Roofing")
+    workspace.lead("S1", "2024-02-14 10:00", "Acme", "30.00")
+    workspace.client("Acme", [])
+    workspace.run(as_of="2024-02-20T10:00")
+    assert workspace.tracking("Roofing US")["Leads delivered"][FEB18] == 1
+    rewrite_log(workspace, [row for row in workspace.leads if row[0] != "R1"])  # R1 was filed by mistake
+    workspace.run(as_of="2024-02-21T10:00")
+    roofing = workspace.tracking("Roofing US")
+    assert roofing["Leads delivered"][FEB18] == 0 and money(roofing["Gross revenue"][FEB18]) == Decimal("0.00")
+    assert workspace.run(as_of="2024-02-21T11:00").changes == []

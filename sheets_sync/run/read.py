@@ -112,10 +112,12 @@ class Reader:
         return None if fresh is None else decided_rows_only(fresh, sightings)
 
     def tracking(self, tabs: list[str], workbook: Workbook | None = None) -> tuple[Workbook | None, dict[str, Grid]]:
+        """The tracking workbook and its tabs: ``tabs`` and every other tab it has (a tab of
+        a group that has no sales any more is still the engine's to bring up to date)."""
         tracking = self.config.tracking
         try:
             workbook = workbook or self._hold(self.open(tracking.excel, tracking.google, True))
-            return workbook, workbook.read(tabs)
+            return workbook, workbook.read([*tabs, *(title for title in workbook.tab_titles() if title not in tabs)])
         except WorkbookError as error:
             self.report.fail(f"tracking ({tracking.excel or tracking.google})", str(error))
             return None, {}

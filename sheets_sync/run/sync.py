@@ -31,6 +31,7 @@ from sheets_sync.core.project.template import new_returns_tab
 from sheets_sync.core.project.tracking import (
     TabLayoutError,
     group_key,
+    is_tracking_tab,
     plan_tracking_tab,
     tab_titles,
     tracking_tab_spec,
@@ -430,6 +431,12 @@ class Sync:
                 continue
             if title not in grids:
                 new_tabs.append(tracking_tab_spec(title))
+        for title in sorted(set(grids) - set(titles.values())):
+            if is_tracking_tab(grids[title]):  # a group with no sales any more shows the truth: zeros
+                try:
+                    writes += plan_tracking_tab(title, grids[title], {}, config.week_end_weekday)
+                except TabLayoutError as error:
+                    self.report.fail(f"tracking tab {title}", str(error))
         if review is not None:
             writes += review.header_writes + plan_review_tab(review.grid, review.layout,
                                                              review_lines(state, review))

@@ -132,6 +132,14 @@ class ExcelWorkbook:
             raise WorkbookError(f"{self.label} cannot be opened as an Excel workbook{hint}.") from None
 
     def tab_titles(self) -> list[str]:
+        if self._book is None:  # the names alone, from the file's index: loading it takes seconds
+            if not self.path.exists():
+                return []
+            try:
+                with zipfile.ZipFile(self.path) as archive:
+                    return list(sheet_parts(archive))
+            except Exception:  # zipfile and ElementTree raise their own errors: openpyxl then says what is wrong
+                pass
         return list(self._loaded().sheetnames)
 
     def read(self, tabs: Sequence[str]) -> dict[str, Grid]:

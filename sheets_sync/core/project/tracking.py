@@ -20,6 +20,7 @@ from sheets_sync.core.cells import (
     Grid,
     TabSpec,
     cell_as_date,
+    cell_text,
     cells_equal,
     column_letter,
     grid_cell,
@@ -157,6 +158,12 @@ def tab_titles(groups: Iterable[GroupKey], reserved: Iterable[str] = RESERVED_TA
         taken.add(title.casefold())
         titles[key] = title
     return titles
+
+
+def is_tracking_tab(grid: Grid) -> bool:
+    """Whether a tab is one the engine laid out: ``Metric`` in A1 and its engine rows in column A."""
+    labels = {cell_text(row[0]).casefold() for row in grid[1:] if row}
+    return cell_text(grid_cell(grid, 1, 1)) == HEADER_LABEL and METRICS[0].label.casefold() in labels
 
 
 class TabLayoutError(ValueError):
