@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
-from datetime import date, datetime
 from decimal import Decimal
 from operator import attrgetter
 from zoneinfo import ZoneInfo
@@ -20,6 +19,7 @@ from sheets_sync.core.ids import ClientLeadIndex, IdMatch, PastedId
 from sheets_sync.core.model import APPROVED, DECIDING_KINDS, Lead, LedgerEntry, NewEntry
 from sheets_sync.core.money import ZERO
 from sheets_sync.core.project.tracking import Refund
+from sheets_sync.core.weeks import local_date
 
 SHOWN_KINDS = (*DECIDING_KINDS, "reversal")
 """The kinds whose latest live entry is what a client's row shows."""
@@ -82,6 +82,10 @@ class LedgerState:
     def of_client(self, client: str) -> Mapping[str, LedgerEntry]:
         """The latest live entry per lead ID of one client."""
         return self._latest_by_client.get(client, {})
+
+    def last_entry(self, sale: tuple[str, str]) -> LedgerEntry:
+        """The sale's newest entry, live or not: its facts are where its money was last placed."""
+        return self._of_sale[sale][-1]
 
     def is_live(self, entry: LedgerEntry) -> bool:
         return entry.kind != "undo" and entry.seq not in self._undone
@@ -166,7 +170,7 @@ def placements(entries: Sequence[LedgerEntry], zone: ZoneInfo) -> list[Refund]:
         refunded = _refunded(entry, by_seq)
         if entry.credit or refunded:
             found.append(Refund(sale_of(entry, zone), entry.credit, entry.cash_week,
-                                _local_day(entry.decided_at, zone), refunded))
+                                local_date(entry.decided_at, zone), refunded))
     return found
 
 
@@ -182,7 +186,3 @@ def _refunded(entry: LedgerEntry, by_seq: Mapping[int, LedgerEntry]) -> int:
     if entry.kind == "reversal" or entry.kind == "adjustment" and entry.status != APPROVED:
         return -1
     return 1 if entry.status == APPROVED else 0
-
-
-def _local_day(moment: datetime, zone: ZoneInfo) -> date:
-    return moment.astimezone(zone).date() if moment.tzinfo else moment.date()

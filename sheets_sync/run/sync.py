@@ -45,7 +45,6 @@ from sheets_sync.core.review import (
     review_lines,
     settle_reviews,
 )
-from sheets_sync.core.weeks import local_date, week_ending
 from sheets_sync.leadlog.columns import LeadLog
 from sheets_sync.run.read import Reader, ReturnsSource
 from sheets_sync.run.settle import write_settled
@@ -73,20 +72,20 @@ class Sync:
         self.config = config
         self.opener = opener or workspace_opener(config)
         now = datetime.now(config.zone)
-        if as_of is not None and (as_of.replace(tzinfo=config.zone) if as_of.tzinfo is None else as_of) > now:
-            raise AsOfError(f"--as-of {as_of:%Y-%m-%d %H:%M} is later than now ({now:%Y-%m-%d %H:%M} in "
-                            f"{config.timezone}): a run can stamp what it saw only at a time that has come.")
         as_of = as_of or now
         # The run's moment in the workspace timezone, where every time it stamps is shown.
         # Through UTC, as the ledger stores it: a wall-clock time the zone skips (02:30 on a
         # spring-forward night) becomes the moment it names, shown the same in every later run.
         local = as_of.replace(tzinfo=config.zone) if as_of.tzinfo is None else as_of
+        if local > now:
+            raise AsOfError(f"--as-of {as_of:%Y-%m-%d %H:%M} is later than now ({now:%Y-%m-%d %H:%M} in "
+                            f"{config.timezone}): a run can stamp what it saw only at a time that has come.")
         self.as_of = local.astimezone(timezone.utc).astimezone(config.zone)
         self.started_at = now
         self.run_id = f"{self.as_of:%Y%m%d-%H%M%S}-{secrets.token_hex(4)}"
         self.report = SyncReport(self.run_id, self.as_of, dry_run)
         self.on_step = on_step or (lambda step: None)
-        self.cash_week = week_ending(local_date(self.as_of, config.zone), config.week_end_weekday)
+        self.cash_week = config.calendar.week(self.as_of)
         self._policies: dict[str, Policy] = {}
         self._indexes: dict[str, ClientLeadIndex] = {}
 
@@ -157,9 +156,9 @@ class Sync:
         self._report_missing_sales(state)
 
         self.on_step("Reading the tracking workbook")
+        # An entry holds the sale's group values under the lead's field names.
         titles = tab_titles(leads.groups(config.tracking.group_by)
-                            | {group_key(sale_of(entry, config.zone), config.tracking.group_by)
-                               for entry in state.entries})
+                            | {group_key(entry, config.tracking.group_by) for entry in state.entries})
         tracking_tabs = [REVIEW_TAB, AUDIT_TAB, DASHBOARD_TAB, *titles.values()]
         tracking, tracking_grids = read.tracking(tracking_tabs)
         faults.checkpoint("read.tracking")
@@ -246,7 +245,7 @@ class Sync:
             lead = self._lead(leads, *sale) if approval is not None else None
             if lead is None:
                 continue
-            delivered_at = lead.delivered_at.replace(tzinfo=self.config.zone).astimezone(timezone.utc)
+            delivered_at = self._moment(lead)
             facts = {"delivered_at": delivered_at, "vertical": lead.vertical, "country": lead.country,
                      "source": lead.source, "campaign": lead.campaign}
             if all(getattr(approval, name) == value for name, value in facts.items()):
@@ -287,7 +286,7 @@ class Sync:
         for (client, lead_id), credited in state.credited.items():
             index = self._indexes.get(client)
             if credited and (index is None or index.position(lead_id) is None):
-                sale = sale_of(state.latest.get((client, lead_id)) or state.entries[-1], self.config.zone)
+                sale = sale_of(state.last_entry((client, lead_id)), self.config.zone)
                 self.report.problems.append(Problem("ledger", (
                     f"lead {lead_id} of {client}, credited {credited:,.2f}, is no longer in the lead log; the credit "
                     f"stays in the week of {sale.delivered_on.isoformat()} until the lead is back or the credit is "
@@ -302,13 +301,17 @@ class Sync:
     def _entry(self, client: str, lead: Lead, kind: str, status: str, rule: str, detail: str, reason: str,
                first_seen: datetime, *, lead_id: str | None = None) -> NewEntry:
         """A new entry deciding on ``lead`` (a sale of the lead log) as the ledger names it."""
-        delivered_at = lead.delivered_at.replace(tzinfo=self.config.zone).astimezone(timezone.utc)
+        delivered_at = self._moment(lead)
         return NewEntry(
             client=client, lead_id=lead_id or lead.lead_id, kind=kind, status=status, rule=rule, detail=detail,
             reason=reason, credit=lead.price if status == APPROVED else ZERO, credit_type=self._policy(client).credit,
             first_seen=first_seen, decided_at=self.as_of, delivered_at=delivered_at, vertical=lead.vertical,
             country=lead.country, source=lead.source, campaign=lead.campaign, price=lead.price,
             lead_week=self.config.calendar.week(delivered_at), cash_week=self.cash_week)
+
+    def _moment(self, lead: Lead) -> datetime:
+        """A lead's delivery (local wall-clock time in the log) as the UTC moment the ledger keeps."""
+        return lead.delivered_at.replace(tzinfo=self.config.zone).astimezone(timezone.utc)
 
     def _record(self, entry: NewEntry, state: LedgerState) -> None:
         self.report.new_entries.append(entry)

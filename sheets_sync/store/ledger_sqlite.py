@@ -27,7 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from sheets_sync import faults
-from sheets_sync.core.model import APPROVED, Lead, LedgerEntry, NewEntry
+from sheets_sync.core.model import Lead, LedgerEntry, NewEntry
 from sheets_sync.core.weeks import Calendar
 
 SCHEMA_VERSION = 2
@@ -186,10 +186,10 @@ class Ledger:
                     for e in entries
                 ],
             )
-            live = self.sightings()
-            self._db.executemany(
-                "INSERT INTO sightings VALUES (?, ?, ?, ?)",
-                [(client, key, iso(seen), run_id) for client, key, seen in sightings if (client, key) not in live],
+            self._db.executemany(  # a stamp only where no live one is (an undone run's are void)
+                "INSERT INTO sightings SELECT ?1, ?2, ?3, ?4 WHERE NOT EXISTS (SELECT 1 FROM sightings"
+                " WHERE client = ?1 AND pasted_key = ?2 AND run_id NOT IN (SELECT run_id FROM undone_runs))",
+                [(client, key, iso(seen), run_id) for client, key, seen in sightings],
             )
             if undoes is not None:
                 self._db.execute("INSERT OR IGNORE INTO undone_runs VALUES (?)", (undoes,))
@@ -350,6 +350,3 @@ def read_entries(path: Path, calendar: Calendar) -> list[LedgerEntry]:
     except sqlite3.DatabaseError as error:
         raise LedgerError(f"Ledger {path} (key 'ledger.path') is not a usable SQLite file ({error}).") from None
 
-
-def approved_entries(entries: Iterable[LedgerEntry]) -> list[LedgerEntry]:
-    return [entry for entry in entries if entry.status == APPROVED]
