@@ -23,7 +23,7 @@ from google.oauth2 import service_account
 from sheets_sync.backends.base import WorkbookChanged, WorkbookError
 from sheets_sync.backends.google.endpoint import API_URL_ENV
 from sheets_sync.backends.google.workbook import CREDENTIALS_ENV, SHEETS_SCOPE, GoogleWorkbook, open_google_workbook
-from sheets_sync.core.cells import CellWrite, Formula, cell_as_date, cells_equal, grid_cell
+from sheets_sync.core.cells import CellWrite, Formula, TabRename, TabSpec, cell_as_date, cells_equal, grid_cell
 from sheets_sync.testing import FakeSheetsServer
 
 FAST_RETRY = {"first_retry_delay": 0.01, "retry_budget_seconds": 10.0}
@@ -126,6 +126,22 @@ def test_new_tabs_are_added_in_order_and_written_in_the_same_request(server: Fak
     assert len(server.sheets_requests) == 3
     with pytest.raises(WorkbookError, match="no tab named 'Nowhere'"):
         workbook.write([CellWrite("Nowhere", 1, 1, "x")])
+
+
+def test_a_renamed_tab_keeps_its_cells_and_a_new_tab_takes_its_title_in_one_request(
+        server: FakeSheetsServer, key_file: Path) -> None:
+    sid = server.create_spreadsheet("Tracking", {"Solar US": [["Metric", 45354], ["Ad spend", 120]]})
+    workbook = open_workbook(sid, key_file)
+    assert workbook.read(["Solar US"])["Solar US"][1] == ["Ad spend", 120]
+    before = len(server.sheets_requests)
+    workbook.write([CellWrite("Solar US", 1, 1, "Metric"), CellWrite("Solar US", 2, 1, "Leads delivered")],
+                   [TabRename("Solar US", "Solar US (old)"), TabSpec("Solar US")])
+    assert len(server.sheets_requests) == before + 1
+    assert server.tabs(sid) == ["Solar US (old)", "Solar US"]
+    assert server.values(sid, "Solar US (old)") == [["Metric", 45354], ["Ad spend", 120]]
+    assert server.values(sid, "Solar US") == [["Metric"], ["Leads delivered"]]
+    workbook.write([CellWrite("Solar US", 3, 1, "Refunds")])  # checked against the new tab, not the renamed one
+    assert server.values(sid, "Solar US")[2] == ["Refunds"]
 
 
 def test_a_run_costs_three_requests_whatever_the_number_of_cells(server: FakeSheetsServer, key_file: Path) -> None:

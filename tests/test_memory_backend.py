@@ -13,7 +13,7 @@ import yaml
 from sheets_sync import load_config, run_sync
 from sheets_sync.backends.excel.workbook import ExcelWorkbook
 from sheets_sync.backends.memory import MemoryWorkbook, memory_opener
-from sheets_sync.core.cells import CellWrite, Formula, TabSpec
+from sheets_sync.core.cells import CellWrite, Formula, TabRename, TabSpec
 
 
 def _story_config(tmp_path: Path) -> Path:
@@ -85,3 +85,13 @@ def test_backends_read_what_was_written_and_create_tabs_in_order(workbook) -> No
     assert grids["Data"][2][0] == "=not a formula" and Decimal(str(grids["Data"][2][1])) == Decimal("2.50")
     assert grids["Extra"][0][0] in (date(2024, 2, 17), datetime(2024, 2, 17))
     assert grids["Extra"][1][0] == "=1+1"
+
+
+def test_backends_rename_a_tab_before_a_new_one_takes_its_title(workbook) -> None:
+    workbook.write([CellWrite("Data", 1, 1, "Metric")], [TabRename("Data", "Data (old)"), TabSpec("Data")])
+    assert workbook.tab_titles() == ["Data (old)", "Data"]
+    grids = workbook.read(["Data", "Data (old)"])
+    assert grids["Data (old)"] == [["Name", "Amount"], ["a", 1]]  # kept with its cells
+    assert grids["Data"] == [["Metric"]]
+    workbook.write([], [TabRename("Data", "Data (old)")])  # the new title is taken: nothing happens
+    assert workbook.tab_titles() == ["Data (old)", "Data"]

@@ -1,7 +1,7 @@
 """The workbook contract every backend (Excel, Google Sheets, memory) fulfils.
 
 The engine only ever does three things to a spreadsheet: read whole tabs as grids, learn
-which tabs exist, and write a batch of single cells (creating tabs first where needed).
+which tabs exist, and write a batch of single cells (creating or renaming tabs first where needed).
 Everything else -- which cells should change -- is computed in the pure core; the values
 crossing this boundary are described in :mod:`sheets_sync.core.cells`.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from sheets_sync.core.cells import CellWrite, Grid, LineChart, TabSpec
+from sheets_sync.core.cells import CellWrite, Grid, LineChart, TabRename, TabSpec
 
 
 class WorkbookError(Exception):
@@ -51,9 +51,10 @@ class Workbook(Protocol):
         """The grids of the named tabs that exist (missing tabs are left out)."""
         ...
 
-    def write(self, writes: Sequence[CellWrite], new_tabs: Sequence[str | TabSpec] = (),
+    def write(self, writes: Sequence[CellWrite], new_tabs: Sequence[str | TabSpec | TabRename] = (),
               charts: Sequence[LineChart] = ()) -> None:
-        """Create ``new_tabs`` (in order, at the end), then set every cell in ``writes``.
+        """Rename the tabs of each :class:`TabRename` in ``new_tabs``, create the others (in
+        order, at the end), then set every cell in ``writes``.
 
         ``charts``: every tab named by one of them loses the charts it has and gets these
         (so a chart whose data block grew is placed again, never doubled).

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from sheets_sync.backends.base import Workbook, WorkbookError
-from sheets_sync.core.cells import CellValue, CellWrite, Grid, LineChart, TabSpec, tab_spec
+from sheets_sync.core.cells import CellValue, CellWrite, Grid, LineChart, TabRename, TabSpec, split_tab_changes
 
 
 class MemoryWorkbook:
@@ -28,11 +28,19 @@ class MemoryWorkbook:
     def read(self, tabs: Sequence[str]) -> dict[str, Grid]:
         return {title: [list(row) for row in self.tabs[title]] for title in tabs if title in self.tabs}
 
-    def write(self, writes: Sequence[CellWrite], new_tabs: Sequence[str | TabSpec] = (),
+    def write(self, writes: Sequence[CellWrite], new_tabs: Sequence[str | TabSpec | TabRename] = (),
               charts: Sequence[LineChart] = ()) -> None:
         if not writes and not new_tabs and not charts:
             return
-        for spec in map(tab_spec, new_tabs):
+        renames, specs = split_tab_changes(new_tabs)
+        for rename in renames:
+            if rename.old not in self.tabs or rename.new in self.tabs:
+                continue  # done already, as the Excel and Google backends take it
+            self.tabs = {rename.new if title == rename.old else title: grid for title, grid in self.tabs.items()}
+            for held in (self.specs, self.charts):
+                if rename.old in held:
+                    held[rename.new] = held.pop(rename.old)
+        for spec in specs:
             if spec.title not in self.tabs:
                 self.tabs[spec.title] = []
                 self.specs[spec.title] = spec

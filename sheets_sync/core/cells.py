@@ -24,6 +24,7 @@ spreadsheet serial number (Google's ``SERIAL_NUMBER`` rendering): use
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -122,8 +123,23 @@ class LineChart:
     height_cm: float = 10.0
 
 
+@dataclass(frozen=True, slots=True)
+class TabRename:
+    """An existing tab kept under a new title (with its cells, formats and charts); listed
+    among a write's ``new_tabs``, before any new tab that takes its old title."""
+
+    old: str
+    new: str
+
+
 def tab_spec(tab: "str | TabSpec") -> TabSpec:
     return tab if isinstance(tab, TabSpec) else TabSpec(tab)
+
+
+def split_tab_changes(changes: Sequence[str | TabSpec | TabRename]) -> tuple[list[TabRename], list[TabSpec]]:
+    """A write's ``new_tabs``: the renames, in order, and the tabs to create."""
+    return ([change for change in changes if isinstance(change, TabRename)],
+            [tab_spec(change) for change in changes if not isinstance(change, TabRename)])
 
 
 EXCEL_EPOCH = date(1899, 12, 30)

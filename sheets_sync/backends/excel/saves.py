@@ -19,14 +19,14 @@ from openpyxl import Workbook as OpenpyxlWorkbook
 from sheets_sync.backends.excel.files import FileStamp, file_stamp
 from sheets_sync.backends.excel.patch import patchable, patched_members, write_archive
 from sheets_sync.backends.excel.workbook import ExcelWorkbook, apply_writes, openpyxl_load, save_book
-from sheets_sync.core.cells import CellWrite, LineChart, TabSpec
+from sheets_sync.core.cells import CellWrite, LineChart, TabRename, TabSpec
 from sheets_sync.store.files import written_copy
 
 _PR_SET_PDEATHSIG = 1
 
 
-PreparedJob = tuple[ExcelWorkbook, Sequence[CellWrite], Sequence[str | TabSpec], Sequence[LineChart]]
-_JOBS_FOR_WORKERS: list[tuple[Path, FileStamp | None, list[CellWrite], list[str | TabSpec], list[LineChart]]] = []
+PreparedJob = tuple[ExcelWorkbook, Sequence[CellWrite], Sequence[str | TabSpec | TabRename], Sequence[LineChart]]
+_JOBS_FOR_WORKERS: list[tuple[Path, FileStamp | None, list[CellWrite], list[str | TabSpec | TabRename], list[LineChart]]] = []
 
 
 def prepare_saves(jobs: Sequence[PreparedJob]) -> ProcessPoolExecutor | None:
@@ -67,7 +67,7 @@ def _end_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def save_prepared_copy(path: Path, stamp: FileStamp, writes: list[CellWrite], new_tabs: list[str | TabSpec],
+def save_prepared_copy(path: Path, stamp: FileStamp, writes: list[CellWrite], new_tabs: list[str | TabSpec | TabRename],
                        charts: list[LineChart]) -> Path | None:
     """In a worker process (:func:`prepare_saves`): the workbook at ``path`` with
     ``writes`` applied (into its XML where excel/patch.py can), saved to a temporary file

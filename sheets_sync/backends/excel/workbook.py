@@ -44,10 +44,11 @@ from sheets_sync.core.cells import (
     Formula,
     Grid,
     LineChart,
+    TabRename,
     TabSpec,
     column_letter,
+    split_tab_changes,
     storable_text,
-    tab_spec,
 )
 from sheets_sync.store.files import fsync_directory, remove_stale_temporaries, written_copy
 
@@ -154,7 +155,7 @@ class ExcelWorkbook:
             for tab in tabs if tab in book.sheetnames
         }
 
-    def write(self, writes: Sequence[CellWrite], new_tabs: Sequence[str | TabSpec] = (),
+    def write(self, writes: Sequence[CellWrite], new_tabs: Sequence[str | TabSpec | TabRename] = (),
               charts: Sequence[LineChart] = ()) -> None:
         if not writes and not new_tabs and not charts:
             return
@@ -175,7 +176,7 @@ class ExcelWorkbook:
         apply_writes(book, writes, new_tabs, charts)
         self._replace_with(self._saved_copy(lambda target: save_book(book, target)))
 
-    def _patchable(self, writes: Sequence[CellWrite], new_tabs: Sequence[str | TabSpec],
+    def _patchable(self, writes: Sequence[CellWrite], new_tabs: Sequence[str | TabSpec | TabRename],
                    charts: Sequence[LineChart]) -> bool:
         """Whether ``writes`` may go straight into the file's XML (excel/patch.py): plain values
         for a workbook read by value, not loaded with openpyxl, and no tab or chart to add."""
@@ -194,7 +195,7 @@ class ExcelWorkbook:
         except zipfile.BadZipFile:
             return None  # openpyxl then says what is wrong with the file
 
-    def preparable(self, writes: Sequence[CellWrite], new_tabs: Sequence[str | TabSpec] = (),
+    def preparable(self, writes: Sequence[CellWrite], new_tabs: Sequence[str | TabSpec | TabRename] = (),
                    charts: Sequence[LineChart] = ()) -> bool:
         """Whether :func:`prepare_saves` would take these writes: there are some, and the
         workbook was read by value, not loaded here, or is yet to be created. (Patches go to
@@ -202,7 +203,7 @@ class ExcelWorkbook:
         return ((bool(writes) or bool(new_tabs) or bool(charts)) and self._book is None and self._prepared is None
                 and (self._stamp is not None or self._create))
 
-    def _take_prepared(self, writes: Sequence[CellWrite], new_tabs: Sequence[str | TabSpec],
+    def _take_prepared(self, writes: Sequence[CellWrite], new_tabs: Sequence[str | TabSpec | TabRename],
                        charts: Sequence[LineChart]) -> Path | None:
         """The prepared copy, if it holds exactly these cells; any other is deleted."""
         if self._prepared is None:
@@ -377,10 +378,15 @@ def _calamine_grid(sheet, misreads: dict[tuple[int, int], CellValue]) -> Grid:
     return grid
 
 
-def apply_writes(book: OpenpyxlWorkbook, writes: Sequence[CellWrite], new_tabs: Sequence[str | TabSpec],
+def apply_writes(book: OpenpyxlWorkbook, writes: Sequence[CellWrite], new_tabs: Sequence[str | TabSpec | TabRename],
            charts: Sequence[LineChart]) -> None:
-    """Create ``new_tabs``, set every cell of ``writes`` and place ``charts`` in a loaded workbook."""
-    for spec in map(tab_spec, new_tabs):
+    """Rename and create ``new_tabs``, set every cell of ``writes`` and place ``charts`` in a
+    loaded workbook."""
+    renames, specs = split_tab_changes(new_tabs)
+    for rename in renames:
+        if rename.old in book.sheetnames and rename.new not in book.sheetnames:
+            book[rename.old].title = rename.new
+    for spec in specs:
         if spec.title not in book.sheetnames:
             sheet = book.create_sheet(spec.title)
             if spec.frozen_rows or spec.frozen_columns:

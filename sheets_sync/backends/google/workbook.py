@@ -12,7 +12,7 @@ spreadsheet, whatever the number of cells:
    where a grid must grow, and typed ``updateCells`` for every cell (with its note and
    background colour, if any); a new tab's dropdowns, protected ranges and conditional
    colours, and charts (``deleteEmbeddedObject`` + ``addChart``) ride in the same batch
-   (see ``google_style.py``). Writing nothing sends nothing.
+   (see ``style.py``; the cells themselves: ``cells.py``). Writing nothing sends nothing.
 
 Reading uses FORMULA rendering with serial-number dates, so formulas come back as their text
 (as :class:`~sheets_sync.backends.base.Formula`), numbers unformatted and dates as serial
@@ -46,9 +46,7 @@ import os
 import re
 import secrets
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import date, datetime
-from decimal import Decimal
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -58,15 +56,16 @@ from gspread.exceptions import APIError
 
 from sheets_sync.backends.base import WorkbookChanged, WorkbookError
 from sheets_sync.backends.google import verify
+from sheets_sync.backends.google.cells import grid_of, update_cells_requests
 from sheets_sync.backends.google.endpoint import sheets_api_root
-from sheets_sync.backends.google.style import chart_extent, chart_requests, decorated_cell_data, tab_requests
+from sheets_sync.backends.google.style import chart_extent, chart_requests, tab_requests
 from sheets_sync.backends.google.transport import (
     RetryBudgetExhausted,
     RetryPolicy,
     SheetsHTTPClient,
     write_pacer,
 )
-from sheets_sync.core.cells import CellValue, CellWrite, Formula, Grid, LineChart, TabSpec, date_serial, tab_spec
+from sheets_sync.core.cells import CellValue, CellWrite, Grid, LineChart, TabRename, TabSpec, split_tab_changes
 
 SHEETS_SCOPE = "https://www.googleapis.com/auth/spreadsheets"
 CREDENTIALS_ENV = "GOOGLE_APPLICATION_CREDENTIALS"
@@ -77,11 +76,10 @@ WRITES_PER_MINUTE = 60
 """Google's default Sheets quota of write requests per minute per user (here: the service
 account), across all its spreadsheets. Writes are paced under it rather than refused."""
 
-_TAB_FIELDS = "sheets.properties(sheetId,title,gridProperties(rowCount,columnCount)),sheets.charts.chartId"
-_VALUE_FIELDS = "userEnteredValue"
-_VALUE_AND_FORMAT_FIELDS = "userEnteredValue,userEnteredFormat.numberFormat"
 _URL_ID = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
 _BARE_ID = re.compile(r"[A-Za-z0-9_-]+")
+_TAB_FIELDS = "sheets.properties(sheetId,title,gridProperties(rowCount,columnCount)),sheets.charts.chartId"
+
 
 _Result = TypeVar("_Result")
 
@@ -162,17 +160,6 @@ class _Tab:
     charts: tuple[int, ...] = ()
 
 
-@dataclass
-class _Block:
-    """Cells of one tab forming a rectangle, sent as one ``updateCells``."""
-
-    tab: str
-    first_row: int
-    first_col: int
-    fields: str
-    rows: list[list[dict[str, Any]]] = field(default_factory=list)
-
-
 class GoogleWorkbook:
     """One Google spreadsheet for one sync run; see the module docstring for the request budget."""
 
@@ -201,18 +188,19 @@ class GoogleWorkbook:
         params = {"majorDimension": "ROWS", "valueRenderOption": "FORMULA", "dateTimeRenderOption": "SERIAL_NUMBER"}
         answer = self._call(lambda: self._client.values_batch_get(self.label, [_quoted(t) for t in wanted], params))
         value_ranges = answer.get("valueRanges", [])
-        grids = {title: _grid(value_range.get("values", [])) for title, value_range in zip(wanted, value_ranges)}
+        grids = {title: grid_of(value_range.get("values", [])) for title, value_range in zip(wanted, value_ranges)}
         grids.update(ready)
         self._read_grids.update(grids)  # what a write checks its rows against
         return grids
 
-    def write(self, writes: Sequence[CellWrite], new_tabs: Sequence[str | TabSpec] = (),
+    def write(self, writes: Sequence[CellWrite], new_tabs: Sequence[str | TabSpec | TabRename] = (),
               charts: Sequence[LineChart] = ()) -> None:
         if not writes and not new_tabs and not charts:
             return
-        index = self._tab_index()
-        added = list({spec.title: spec for spec in map(tab_spec, new_tabs) if spec.title not in index}.values())
-        if not writes and not added and not charts:
+        renames, specs = split_tab_changes(new_tabs)
+        index, renamed = self._renamed_index(renames)
+        added = list({spec.title: spec for spec in specs if spec.title not in index}.values())
+        if not writes and not added and not charts and not renamed:
             return
         # the last write of a cell wins
         cells = {(write.tab, write.row, write.col): write for write in writes}
@@ -224,15 +212,19 @@ class GoogleWorkbook:
         for tab, (rows, columns) in chart_extent(charts).items():
             extent[tab] = (max(rows, extent.get(tab, (0, 0))[0]), max(columns, extent.get(tab, (0, 0))[1]))
         batch, planned = _grid_requests(index, added, extent)
+        batch[:0] = [_rename_request(index[rename.new].sheet_id, rename.new) for rename in renamed]
         for spec in added:
             batch.extend(tab_requests(spec, planned[spec.title].sheet_id, self._service_account_email))
-        batch.extend(_update_cells_requests(cells, planned))
+        batch.extend(update_cells_requests(cells, _sheet_ids(planned)))
         chart_batch, placed = chart_requests(charts, {title: (tab.sheet_id, tab.charts) for title, tab in planned.items()})
         batch.extend(chart_batch)
         # The same request answers with the written rows as they are after it (google_verify.py).
-        spans = verify.rows_to_check(cells, self._read_grids)
+        read = _after_renames(self._read_grids, renamed)
+        spans = verify.rows_to_check(cells, read)
         answer = self._call(lambda: self._verified_batch_update(verify.verified_body(batch, spans)))
         self._tabs = {title: replace(tab, charts=placed.get(title, tab.charts)) for title, tab in planned.items()}
+        self._read_grids = read
+        self._prefetched = _after_renames(self._prefetched, renamed)
         for title, (rows, columns) in verify.grid_sizes(answer).items():
             if title in self._tabs:
                 self._tabs[title] = replace(self._tabs[title], rows=rows, columns=columns)
@@ -246,13 +238,23 @@ class GoogleWorkbook:
             raise WorkbookChanged(f"Someone changed spreadsheet {self.label} (at {moved}) while sheets-sync wrote it; "
                                   "its cells are planned again on what it holds now.", written=True)
 
+    def _renamed_index(self, renames: Sequence[TabRename]) -> tuple[dict[str, _Tab], list[TabRename]]:
+        """The tabs as they are once ``renames`` are done, and the renames to do (a tab
+        already renamed, or whose new title is taken, is left as it is)."""
+        index, renamed = dict(self._tab_index()), []
+        for rename in renames:
+            if rename.old in index and rename.new not in index:
+                index[rename.new] = index.pop(rename.old)
+                renamed.append(rename)
+        return index, renamed
+
     def _undo(self, undo: Mapping[tuple[str, int, int], CellValue], tabs: list[str]) -> None:
         """Put back what this run's last batch overwrote on rows that had moved under it; the
         same request answers with those tabs whole, which the next read returns (so undoing
         and reading again cost one request)."""
         restore = {key: CellWrite(key[0], key[1], key[2], value) for key, value in undo.items()}
-        body = {"requests": _update_cells_requests(restore, self._tabs), "includeSpreadsheetInResponse": True,
-                "responseIncludeGridData": True, "responseRanges": [_quoted(tab) for tab in tabs]}
+        body = {"requests": update_cells_requests(restore, _sheet_ids(self._tabs)),
+                "includeSpreadsheetInResponse": True, "responseIncludeGridData": True, "responseRanges": [_quoted(tab) for tab in tabs]}
         answer = self._call(lambda: verify.batch_update(self._client, self.label, body))
         # Tabs the batch did not write are as good as when read: checked writes to them still
         # compare with that read.
@@ -362,6 +364,20 @@ def _grid_requests(
     return batch, planned
 
 
+def _rename_request(sheet_id: int, title: str) -> dict[str, Any]:
+    return {"updateSheetProperties": {"properties": {"sheetId": sheet_id, "title": title}, "fields": "title"}}
+
+
+def _after_renames(grids: Mapping[str, Grid], renames: Sequence[TabRename]) -> dict[str, Grid]:
+    """What was read of each tab, under its title once ``renames`` are done."""
+    new_title = {rename.old: rename.new for rename in renames}
+    return {new_title.get(title, title): grid for title, grid in grids.items()}
+
+
+def _sheet_ids(tabs: Mapping[str, _Tab]) -> dict[str, int]:
+    return {title: tab.sheet_id for title, tab in tabs.items()}
+
+
 def _quoted(title: str) -> str:
     return "'" + title.replace("'", "''") + "'"
 
@@ -371,95 +387,3 @@ def _new_sheet_id(used: set[int]) -> int:
         candidate = secrets.randbelow(2**31 - 2) + 1
         if candidate not in used:
             return candidate
-
-
-def _grid(rows: list[list[Any]]) -> Grid:
-    return [[_cell_value(value) for value in row] for row in rows]
-
-
-def _cell_value(value: Any) -> CellValue:
-    """A FORMULA-rendered value as a base.CellValue (see the module docstring on text with '=')."""
-    if value == "":
-        return None
-    if isinstance(value, str) and value.startswith("="):
-        return Formula(value)
-    return value
-
-
-def _number_format(pattern: str) -> dict[str, str]:
-    """A Sheets NumberFormat for a pattern Excel and Sheets share."""
-    if "%" in pattern:
-        kind = "PERCENT"
-    elif "y" in pattern:
-        kind = "DATE_TIME" if "h" in pattern else "DATE"
-    else:
-        kind = "NUMBER"
-    return {"type": kind, "pattern": pattern}
-
-
-def _cell_data(value: CellValue, number_format: str | None) -> tuple[dict[str, Any], str]:
-    """The CellData for ``value`` and the fields it sets; an explicit format wins."""
-    data, fields = _value_data(value)
-    if number_format is not None:
-        data = {**data, "userEnteredFormat": {"numberFormat": _number_format(number_format)}}
-        fields = _VALUE_AND_FORMAT_FIELDS
-    return data, fields
-
-
-def _value_data(value: CellValue) -> tuple[dict[str, Any], str]:
-    """The CellData for ``value`` and the fields it sets (number formats only for dates)."""
-    if value is None or value == "":
-        return {}, _VALUE_FIELDS  # listed in the mask but absent: the value is cleared
-    if isinstance(value, Formula):
-        return {"userEnteredValue": {"formulaValue": str(value)}}, _VALUE_FIELDS
-    if isinstance(value, str):
-        return {"userEnteredValue": {"stringValue": value}}, _VALUE_FIELDS
-    if isinstance(value, bool):
-        return {"userEnteredValue": {"boolValue": value}}, _VALUE_FIELDS
-    if isinstance(value, (date, datetime)):
-        kind, pattern = ("DATE_TIME", "yyyy-mm-dd hh:mm:ss") if isinstance(value, datetime) else ("DATE", "yyyy-mm-dd")
-        return (
-            {"userEnteredValue": {"numberValue": date_serial(value)},
-             "userEnteredFormat": {"numberFormat": {"type": kind, "pattern": pattern}}},
-            _VALUE_AND_FORMAT_FIELDS,
-        )
-    if isinstance(value, (int, float, Decimal)):
-        # Sheets keeps doubles; a Decimal of cents survives the trip through float exactly.
-        return {"userEnteredValue": {"numberValue": float(value) if isinstance(value, Decimal) else value}}, _VALUE_FIELDS
-    raise TypeError(f"cannot write a {type(value).__name__} to Google Sheets")
-
-
-def _update_cells_requests(cells: Mapping[tuple[str, int, int], CellWrite], tabs: Mapping[str, _Tab]) -> list[dict]:
-    """One ``updateCells`` per rectangle of cells that share a tab and a field mask.
-
-    Runs of adjacent cells in a row are joined, then runs of the same columns in consecutive
-    rows; a gap never becomes part of a request, so cells not written stay untouched.
-    """
-    runs: list[_Block] = []
-    for (tab, row, col), write in sorted(cells.items(), key=lambda item: item[0]):
-        data, fields = decorated_cell_data(*_cell_data(write.value, write.number_format), write)
-        last = runs[-1] if runs else None
-        if (last is not None and (last.tab, last.first_row, last.fields) == (tab, row, fields)
-                and last.first_col + len(last.rows[0]) == col):
-            last.rows[0].append(data)
-        else:
-            runs.append(_Block(tab, row, col, fields, [[data]]))
-    blocks: list[_Block] = []
-    open_blocks: dict[tuple[str, int, int, str], _Block] = {}
-    for run in runs:
-        key = (run.tab, run.first_col, len(run.rows[0]), run.fields)
-        block = open_blocks.get(key)
-        if block is not None and block.first_row + len(block.rows) == run.first_row:
-            block.rows.append(run.rows[0])
-        else:
-            open_blocks[key] = run
-            blocks.append(run)
-    return [
-        {"updateCells": {
-            "start": {"sheetId": tabs[block.tab].sheet_id, "rowIndex": block.first_row - 1,
-                      "columnIndex": block.first_col - 1},
-            "rows": [{"values": values} for values in block.rows],
-            "fields": block.fields,
-        }}
-        for block in blocks
-    ]
