@@ -156,7 +156,9 @@ def test_a_ledger_written_by_the_previous_release_is_upgraded_in_place(tmp_path:
     audit_before = (workspace / "audit.csv").read_text()
     report = run_sync(load_config(workspace / "config.yaml"), as_of=None)
     assert report.exit_code == 0 and report.new_entries == []
-    assert report.changes == []
+    # the one new cell: the Dashboard names the layout its figures are for (a later change is seen by it)
+    assert [(label, write.tab, write.value) for label, write in report.changes] == \
+        [("tracking.xlsx", "Dashboard", "Weeks end on Sundays (America/New_York); one tab per vertical and country")]
     assert {name: read_xlsx(workspace / name, tab) for name, tab in
             (("tracking.xlsx", "Auto Insurance US"), ("tracking.xlsx", "Solar UK"), ("tracking.xlsx", "Review"),
              ("returns/acme.xlsx", "Returns"), ("returns/zenith.xlsx", "Returns"))} == before
@@ -166,7 +168,8 @@ def test_a_ledger_written_by_the_previous_release_is_upgraded_in_place(tmp_path:
         assert db.execute("PRAGMA user_version").fetchone() == (1,)
         assert db.execute("SELECT COUNT(*) FROM entries").fetchone() == (7,)
     with closing(sqlite3.connect(workspace / "ledger.sqlite")) as db:
-        assert db.execute("PRAGMA user_version").fetchone() == (2,)
+        assert db.execute("PRAGMA user_version").fetchone() == (3,)
+        assert db.execute("SELECT DISTINCT timezone FROM runs").fetchall() == [("America/New_York",)]
         assert db.execute("SELECT lead_id, delivered_at, vertical, country, price_cents FROM entries"
                           " WHERE lead_id = 'Z-201'").fetchone() == \
             ("Z-201", "2024-02-21T14:00:00+00:00", "Solar", "UK", 4550)
@@ -178,7 +181,7 @@ def test_a_dry_run_over_an_old_ledger_upgrades_nothing_on_disk(tmp_path: Path) -
     shutil.copytree(FIXTURE, workspace)
     before = files_on_disk(workspace)
     report = run_sync(load_config(workspace / "config.yaml"), dry_run=True)
-    assert report.new_entries == [] and report.changes == []
+    assert report.new_entries == [] and [write.tab for _, write in report.changes] == ["Dashboard"]
     assert files_on_disk(workspace) == before
 
 

@@ -1,12 +1,15 @@
 """The books under change, as a property (SPEC §3.1): random months of history -- log rows
-deleted, re-added, re-exported with IDs in another form, delivery dates and groups
-corrected, review approvals and reversals, undo, week_ends_on changes -- and after every run:
+deleted, re-added, re-exported with IDs in another form, delivery dates, groups, prices and
+clients corrected, review approvals, reversals and answers to corrected prices, undo,
+``week_ends_on``, ``timezone`` and ``group_by`` changes (the tracking workbook laid out
+again in place) -- and after every run:
 
-* the credits of every sale stay within [0, its price];
+* the credits of every sale stay within [0, its price] wherever money moves;
 * no sale has two live decisions;
-* every week's ``Refunds`` and ``Refunded leads`` equal the oracle's placement of the
-  ledger's entries (by each entry's own sale facts), and the cash view the signed credits by
-  booking week;
+* every week's ``Refunds`` and ``Refunded leads`` of the current layout's tabs equal the
+  oracle's placement of the ledger's entries (by each entry's own sale facts, in the
+  timezone of the day), and the cash view the signed credits by booking week; tabs of an
+  old layout are left as they were;
 * a re-run writes nothing and decides nothing.
 
 The oracle reads the ledger straight from SQLite and places entries with its own week
@@ -34,7 +37,7 @@ from sheets_sync.backends.memory import MemoryWorkbook, memory_opener
 from sheets_sync.commands.undo import UndoError, undo_run
 from sheets_sync.core.cells import cell_as_date
 
-ZONE = ZoneInfo("America/New_York")
+ZONES = ("America/New_York", "America/Los_Angeles")
 START = datetime(2024, 3, 4, 9, 0)  # a Monday; the history crosses the March DST change
 CLIENTS = ("Acme", "Zenith")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -54,8 +57,12 @@ change = st.one_of(
     st.tuples(st.just("regroup"), st.integers(0, 11)),
     review,
     review,
-    st.tuples(st.just("undo"), st.just(0)),
+    st.tuples(st.just("undo"), st.integers(0, 3)),
     st.tuples(st.just("weekday"), st.sampled_from(WEEKDAYS)),
+    st.tuples(st.just("price"), st.integers(0, 11), st.integers(100, 9999)),
+    st.tuples(st.just("refile"), st.integers(0, 11)),
+    st.tuples(st.just("zone"), st.sampled_from(ZONES)),
+    st.tuples(st.just("group_by"), st.booleans()),
 )
 round_strategy = st.tuples(st.lists(paste, max_size=3), st.integers(1, 72), st.lists(change, max_size=2))
 """One round of a history: the clients paste, a run, then the operator changes something."""
@@ -72,6 +79,8 @@ class History:
         self.dropped: set[int] = set()
         self.zeros_lost = False
         self.week_ends_on = "sunday"
+        self.zone = ZONES[0]
+        self.by_country = True
         self.now = START + timedelta(days=7)
         self.workbooks = {self.root / f"{client.lower()}.xlsx": MemoryWorkbook(client, {"Returns": [
             ["Lead ID", "Reason", "Note"]]}) for client in CLIENTS}
@@ -87,8 +96,9 @@ class History:
                     lead_id = lead["id"].lstrip("0") if self.zeros_lost else lead["id"]
                     out.writerow([lead_id, lead["at"].isoformat(" "), lead["client"], lead["vertical"], "US",
                                   str(lead["price"])])
-        config = {"timezone": "America/New_York", "week_ends_on": self.week_ends_on,
-                  "leads": {"csv": "leads.csv"}, "tracking": {"excel": "tracking.xlsx"},
+        group_by = ["vertical", "country"] if self.by_country else ["vertical"]
+        config = {"timezone": self.zone, "week_ends_on": self.week_ends_on,
+                  "leads": {"csv": "leads.csv"}, "tracking": {"excel": "tracking.xlsx", "group_by": group_by},
                   "ledger": {"path": "ledger.sqlite"},
                   "policy": {"window_days": 30, "max_return_rate": 1},
                   "clients": {client: {"returns": {"excel": f"{client.lower()}.xlsx", "tab": "Returns"}}
@@ -122,14 +132,22 @@ class History:
                 row.extend([None] * (6 - len(row)))
                 row[5] = args[0] or None
         elif kind == "undo" and self.runs:
-            try:
-                undo_run(load_config(self.root / "config.yaml"), self.runs.pop(),
-                         now=self.now.replace(tzinfo=ZONE))
+            try:  # the latest run with entries, or one before it
+                undo_run(load_config(self.root / "config.yaml"), self.runs.pop(-1 - args[0] % len(self.runs)),
+                         now=self.now.replace(tzinfo=ZoneInfo(self.zone)))
             except UndoError:
                 pass
-        elif kind == "weekday" and args[0] != self.week_ends_on:
+        elif kind == "weekday":
             self.week_ends_on = args[0]
-            self.workbooks.pop(self.root / "tracking.xlsx", None)  # a fresh tracking workbook for the new weeks
+        elif kind == "price":
+            self.leads[args[0] % len(self.leads)]["price"] = Decimal(args[1]).scaleb(-2)
+        elif kind == "refile":
+            lead = self.leads[args[0] % len(self.leads)]
+            lead["client"] = CLIENTS[1 - CLIENTS.index(lead["client"])]
+        elif kind == "zone":
+            self.zone = args[0]
+        elif kind == "group_by":
+            self.by_country = args[0]
         self.write()
 
     def tracking(self) -> MemoryWorkbook:
@@ -139,6 +157,8 @@ class History:
         config = load_config(self.root / "config.yaml")
         report = run_sync(config, as_of=self.now, opener=memory_opener(self.workbooks))
         assert report.exit_code == 0, report.failures
+        if any("layout changed" in problem.message for problem in report.problems):
+            event("the tracking workbook was laid out again")
         if report.new_entries:
             self.runs.append(report.run_id)
         self.check()
@@ -151,7 +171,8 @@ class History:
         credited: Counter = Counter()
         for entry in entries:
             credited[(entry["client"], entry["lead_id"])] += entry["credit_cents"]
-            assert 0 <= credited[(entry["client"], entry["lead_id"])] <= entry["price_cents"], entry
+            if entry["credit_cents"]:  # a price item only asks: the credit stays until it is answered
+                assert 0 <= credited[(entry["client"], entry["lead_id"])] <= entry["price_cents"], entry
         live = Counter((entry["client"], entry["lead_id"]) for entry in entries
                        if entry["kind"] == "decision" and entry["seq"] not in undone)
         assert max(live.values(), default=0) <= 1
@@ -164,11 +185,13 @@ class History:
         for entry in entries:
             if not entry["credit_cents"]:
                 continue
-            tab = f"{entry['vertical']} US"
+            tab = f"{entry['vertical']} US" if self.by_country else entry["vertical"]
             credit = Decimal(entry["credit_cents"]).scaleb(-2)
-            refunds[(tab, _week(entry["delivered_at"], weekday))] += credit
-            refunded[(tab, _week(entry["delivered_at"], weekday))] += 1 if credit > 0 else -1
-            cash[(tab, _week(entry["decided_at"], weekday))] += credit
+            lead_week = _week(entry["delivered_at"], weekday, self.zone)
+            refunds[(tab, lead_week)] += credit
+            if entry["rule"] != "operator_price_review":  # a corrected price moves money, not leads
+                refunded[(tab, lead_week)] += 1 if credit > 0 else -1
+            cash[(tab, _week(entry["decided_at"], weekday, self.zone))] += credit
         shown = self.tracking_figures()
         for label, expected in (("Refunds", refunds), ("Refunded leads", refunded),
                                 ("Refunds reported (cash view)", cash)):
@@ -181,7 +204,7 @@ class History:
     def tracking_figures(self) -> dict[str, dict[str, dict[date, object]]]:
         figures = {}
         for title, grid in self.tracking().tabs.items():
-            if not grid or grid[0][:1] != ["Metric"]:
+            if not grid or grid[0][:1] != ["Metric"] or " (old" in title:  # an old layout's, left as it was
                 continue
             weeks = [cell_as_date(cell) for cell in grid[0][1:]]
             figures[title] = {row[0]: dict(zip(weeks, row[1:])) for row in grid[1:] if row and row[0]}
@@ -191,8 +214,8 @@ class History:
         return ledger_rows(self) if (self.root / "ledger.sqlite").exists() else []
 
 
-def _week(moment: str, weekday: int) -> date:
-    day = datetime.fromisoformat(moment).astimezone(ZONE).date()
+def _week(moment: str, weekday: int, zone: str) -> date:
+    day = datetime.fromisoformat(moment).astimezone(ZoneInfo(zone)).date()
     return day + timedelta(days=(weekday - day.weekday()) % 7)
 
 

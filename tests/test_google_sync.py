@@ -206,3 +206,39 @@ def test_an_approval_reversed_on_the_google_review_tab(google: GoogleWorkspace) 
     assert audit[-1][2:8] == ["Zenith", "000202", "Rejected", "operator_reversal", -12.35, audit[-1][7]]
     assert cell_as_date(audit[-1][7]) == date(2024, 2, 24)
     assert google.run("2024-03-11T11:00").changes == []
+
+
+def test_a_new_week_end_day_on_google_keeps_the_old_tabs_and_lays_out_new_ones(google: GoogleWorkspace) -> None:
+    google.run("2024-03-03T10:00")
+    google.server.edit(google.tracking, "'Solar US'!B10", [[300]])  # the operator's ad spend, week of Feb 17
+    config = yaml.safe_load((google.root / "config.yaml").read_text())
+    config["week_ends_on"] = "sunday"
+    (google.root / "config.yaml").write_text(yaml.safe_dump(config))
+    report = google.run("2024-03-04T10:00")
+    assert report.exit_code == 0 and report.new_entries == []
+    assert sum("layout changed" in str(problem) for problem in report.problems) == 1
+    tabs = google.server.tabs(google.tracking)
+    assert {"Solar US (old)", "Solar UK (old)", "Home-Garden UK (old)", "Solar US", "Solar UK"} <= set(tabs)
+    old = tracking_rows(google, "Solar US (old)")
+    assert old["Ad spend"][FEB17] == 300 and old["Refunds"][FEB17] == 55.5
+    new = tracking_rows(google, "Solar US")
+    assert list(new["Leads delivered"])[0] == date(2024, 2, 18) and new["Refunds"][date(2024, 2, 18)] == 55.5
+    assert all(week.weekday() == 6 for week in new["Leads delivered"])
+    assert new["Ad spend"].get(date(2024, 2, 18)) in (None, "")
+    assert google.run("2024-03-04T11:00").changes == []
+
+
+def test_a_price_corrected_in_the_google_lead_log_is_answered_on_the_review_tab(google: GoogleWorkspace) -> None:
+    google.run("2024-03-03T10:00")
+    google.server.edit(google.leads, "Leads!F2", [[27.5]])  # 000101 was sold at 27.50, not 25.00
+    google.run("2024-03-04T10:00")
+    review = google.table(google.tracking, "Review")
+    row = next(number for number, line in enumerate(review, start=2) if line["Reason"] == "Price corrected to 27.50")
+    assert "after a credit of 25.00" in review[row - 2]["Why"]
+    google.server.edit(google.tracking, f"Review!F{row}", [["Approve"]])
+    report = google.run("2024-03-11T10:00")
+    assert [(entry.kind, str(entry.credit)) for entry in report.new_entries] == [("adjustment", "2.50")]
+    assert tracking_rows(google, "Solar US")["Refunds"][FEB17] == 58
+    assert tracking_rows(google, "Solar US")["Refunds reported (cash view)"][MAR16] == 2.5
+    assert google.table(google.acme, "Returns")[0]["Credit"] == 27.5
+    assert google.run("2024-03-11T11:00").changes == []

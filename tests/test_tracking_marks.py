@@ -93,9 +93,9 @@ def _lead(lead_id: str, day: date, price: str) -> Lead:
 
 
 def test_notes_group_by_approval_day_and_a_moved_week_loses_its_note() -> None:
-    refunds = [Refund(_lead("1", date(2024, 2, 12), "25.00"), Decimal("25.00"), MAR9, date(2024, 3, 3)),
-               Refund(_lead("2", date(2024, 2, 13), "40.00"), Decimal("40.00"), MAR9, date(2024, 3, 3)),
-               Refund(_lead("3", date(2024, 2, 14), "10.00"), Decimal("10.00"), FEB17, date(2024, 2, 15))]
+    refunds = [Refund(_lead("1", date(2024, 2, 12), "25.00"), Decimal("25.00"), date(2024, 3, 3)),
+               Refund(_lead("2", date(2024, 2, 13), "40.00"), Decimal("40.00"), date(2024, 3, 3)),
+               Refund(_lead("3", date(2024, 2, 14), "10.00"), Decimal("10.00"), date(2024, 2, 15))]
     notes = restatement_notes(refunds, ("vertical", "country"), 5)
     assert notes == {("Solar", "US"): {FEB17: "Restated 2024-03-03: +65.00 (2 leads)"}}
 

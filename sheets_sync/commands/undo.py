@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 from sheets_sync.config import Config, ConfigError
-from sheets_sync.core.books import LedgerState, new_entry_like
+from sheets_sync.core.books import Booking, LedgerState
 from sheets_sync.core.model import LedgerEntry
 from sheets_sync.core.money import ZERO
 from sheets_sync.store.ledger_sqlite import Ledger
@@ -40,19 +40,27 @@ def undo_run(config: Config, run_id: str, *, now: datetime | None = None) -> Und
     """Undo run ``run_id`` of the workspace's ledger; raises :class:`UndoError` when it
     cannot be."""
     moment = (now or datetime.now(config.zone)).astimezone(config.zone)
-    with workspace_lock(config.ledger.path), Ledger(config.ledger.path, config.calendar) as ledger:
+    path = config.ledger.path
+    if not path.is_file() or not path.stat().st_size:  # opening it would make an empty one
+        raise UndoError(f"No run {run_id!r} in ledger {path} (latest runs: none yet).")
+    with workspace_lock(path), Ledger(path, config.calendar) as ledger:
         runs = ledger.runs()
         if run_id not in runs:
             known = ", ".join(runs[-3:]) or "none yet"
-            raise UndoError(f"No run {run_id!r} in ledger {config.ledger.path} (latest runs: {known}).")
+            raise UndoError(f"No run {run_id!r} in ledger {path} (latest runs: {known}).")
         if run_id in ledger.undone_runs():
             raise UndoError(f"Run {run_id} was undone already; nothing to do.")
         state = LedgerState(ledger.entries())
+        undid = {entry.refers_to for entry in state.entries if entry.run_id == run_id and entry.kind == "undo"}
+        if undid:
+            of = sorted({entry.run_id for entry in state.entries if entry.seq in undid})
+            raise UndoError(f"Run {run_id} is itself an undo (of run {', '.join(of)}); an undo is not undone: "
+                            "the requests it voided were decided afresh by the runs after it.")
         undo_id = f"{moment:%Y%m%d-%H%M%S}-{secrets.token_hex(4)}"
-        week = config.calendar.week(moment)
-        undone = [new_entry_like(entry, kind="undo", status="Undone", rule="undo",
-                                 detail=f"Run {run_id} undone on {moment:%Y-%m-%d}; decided afresh by the next run.",
-                                 credit=-entry.credit, decided_at=moment, cash_week=week, refers_to=entry.seq)
+        booking = Booking(moment, config.calendar)
+        undone = [booking.entry_like(entry, kind="undo", status="Undone", rule="undo",
+                                     detail=f"Run {run_id} undone on {booking.day}; decided afresh by the next run.",
+                                     credit=-entry.credit, refers_to=entry.seq)
                   for entry in state.entries_of_run(run_id)]
         ledger.record_run(undo_id, moment.astimezone(timezone.utc), moment, undone, (), undoes=run_id)
         return UndoReport(undo_id, run_id, [state.add(entry, undo_id) for entry in undone])

@@ -9,20 +9,33 @@ it was booked; the accrual rows net them out in the sale's week.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 from decimal import Decimal
 from operator import attrgetter
 from zoneinfo import ZoneInfo
 
 from sheets_sync.core.ids import ClientLeadIndex, IdMatch, PastedId
-from sheets_sync.core.model import APPROVED, DECIDING_KINDS, Lead, LedgerEntry, NewEntry
+from sheets_sync.core.model import (
+    APPROVED,
+    DECIDING_KINDS,
+    PRICE_CORRECTED,
+    PRICE_REVIEWED,
+    SALE_CORRECTED,
+    UNKNOWN,
+    Lead,
+    LedgerEntry,
+    NewEntry,
+)
 from sheets_sync.core.money import ZERO
 from sheets_sync.core.project.tracking import Refund
-from sheets_sync.core.weeks import local_date
+from sheets_sync.core.weeks import Calendar, local_date
 
 SHOWN_KINDS = (*DECIDING_KINDS, "reversal")
 """The kinds whose latest live entry is what a client's row shows."""
+Sale = tuple[str, str]
+"""(client, lead ID): one sale of one lead to one client."""
 
 
 class LedgerState:
@@ -83,6 +96,10 @@ class LedgerState:
         """The latest live entry per lead ID of one client."""
         return self._latest_by_client.get(client, {})
 
+    def credits_of(self, client: str) -> dict[str, Decimal]:
+        """What each sale of one client was credited in all, by lead ID."""
+        return {lead_id: self.credited[(client, lead_id)] for lead_id in self.of_client(client)}
+
     def last_entry(self, sale: tuple[str, str]) -> LedgerEntry:
         """The sale's newest entry, live or not: its facts are where its money was last placed."""
         return self._of_sale[sale][-1]
@@ -91,20 +108,49 @@ class LedgerState:
         return entry.kind != "undo" and entry.seq not in self._undone
 
     def entries_of_run(self, run_id: str) -> list[LedgerEntry]:
-        """The live entries a run made, newest first (the order an undo takes them back)."""
-        return [entry for entry in reversed(self.entries) if entry.run_id == run_id and self.is_live(entry)]
+        """The live entries a run made, and the live entries made since that correct them (a
+        reversal, an adjustment: moot once what they correct is void), newest first -- the
+        order an undo takes them back, so a sale's credits never leave [0, price] on the way."""
+        voided: set[int] = set()
+        for entry in self.entries:
+            if self.is_live(entry) and (entry.run_id == run_id or entry.refers_to in voided):
+                voided.add(entry.seq)
+        return [entry for entry in reversed(self.entries) if entry.seq in voided]
 
-    def approval(self, sale: tuple[str, str]) -> LedgerEntry | None:
+    def approval(self, sale: Sale) -> LedgerEntry | None:
         """The live entry that approved the sale's return, while it stands."""
         latest = self.latest.get(sale)
         return latest if latest is not None and latest.status == APPROVED else None
 
+    def knows(self, sale: Sale) -> bool:
+        """Whether the ledger holds any entry of the sale."""
+        return sale in self._of_sale
+
+    def _live_of_sale(self, sale: Sale) -> Iterator[LedgerEntry]:
+        """The sale's live entries, newest first."""
+        return (entry for entry in reversed(self._of_sale.get(sale, [])) if self.is_live(entry))
+
+    def granted_by(self, sale: Sale) -> LedgerEntry | None:
+        """The live decision, review or override that granted the sale's standing credit (an
+        adjustment that moved it keeps its words), else the approval itself."""
+        return next((entry for entry in self._live_of_sale(sale)
+                     if entry.kind in DECIDING_KINDS and entry.status == APPROVED), self.approval(sale))
+
+    def price_item(self, sale: Sale) -> LedgerEntry | None:
+        """The sale's latest live Review item of a corrected price, waiting or settled."""
+        return next((entry for entry in self._live_of_sale(sale) if entry.rule == PRICE_CORRECTED), None)
+
+    def settlement(self, item: LedgerEntry) -> LedgerEntry | None:
+        """The operator's live answer to a price item, if any."""
+        return next((entry for entry in self._live_of_sale(self.sale(item))
+                     if entry.rule == PRICE_REVIEWED and entry.refers_to == item.seq), None)
+
 
 def _shown(entry: NewEntry) -> bool:
     """Whether a client's row shows this entry while it is the sale's latest: a decision, a
-    review, an override, a reversal, or the approving half of an adjustment (the credit in
-    its new place)."""
-    return entry.kind in SHOWN_KINDS or entry.kind == "adjustment" and entry.status == APPROVED
+    review, an override, a reversal, or an adjustment that stands for the credit (in its
+    new place, at its new price) or says where it went (a sale re-filed under another client)."""
+    return entry.kind in SHOWN_KINDS or entry.kind == "adjustment" and entry.status in (APPROVED, UNKNOWN)
 
 
 _new_entry_values = attrgetter(*NewEntry.__dataclass_fields__)
@@ -114,6 +160,30 @@ _new_entry_values = attrgetter(*NewEntry.__dataclass_fields__)
 def new_entry_like(entry: NewEntry, **changes: object) -> NewEntry:
     """A new entry with ``entry``'s facts (its sale, group, price) and ``changes``."""
     return replace(NewEntry(*_new_entry_values(entry)), **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class Booking:
+    """When a run books its entries (its moment, in the workspace timezone), and the
+    calendar that places them."""
+
+    moment: datetime
+    calendar: Calendar
+
+    @property
+    def day(self) -> str:
+        return f"{self.moment:%Y-%m-%d}"
+
+    @property
+    def cash_week(self) -> date:
+        return self.calendar.week(self.moment)
+
+    def week(self, moment: datetime) -> date:
+        return self.calendar.week(moment)
+
+    def entry_like(self, entry: NewEntry, **changes: object) -> NewEntry:
+        """A new entry with ``entry``'s facts and ``changes``, booked now."""
+        return new_entry_like(entry, decided_at=self.moment, cash_week=self.cash_week, **changes)
 
 
 class SaleIndex:
@@ -169,8 +239,7 @@ def placements(entries: Sequence[LedgerEntry], zone: ZoneInfo) -> list[Refund]:
     for entry in entries:
         refunded = _refunded(entry, by_seq)
         if entry.credit or refunded:
-            found.append(Refund(sale_of(entry, zone), entry.credit, entry.cash_week,
-                                local_date(entry.decided_at, zone), refunded))
+            found.append(Refund(sale_of(entry, zone), entry.credit, local_date(entry.decided_at, zone), refunded))
     return found
 
 
@@ -178,11 +247,13 @@ def _refunded(entry: LedgerEntry, by_seq: Mapping[int, LedgerEntry]) -> int:
     """The refunded leads an entry adds: +1 when it grants a return or places it anew after
     a correction, -1 when it takes one back or out of its old place (a lead of price 0
     included), 0 otherwise."""
+    if entry.kind == "adjustment":  # a price's adjustment moves money, not leads
+        return 0 if entry.rule != SALE_CORRECTED else 1 if entry.status == APPROVED else -1
     if entry.credit:
         return 1 if entry.credit > 0 else -1
     if entry.kind == "undo":
         corrected = by_seq.get(entry.refers_to)
         return -_refunded(corrected, by_seq) if corrected is not None else 0
-    if entry.kind == "reversal" or entry.kind == "adjustment" and entry.status != APPROVED:
+    if entry.kind == "reversal":
         return -1
     return 1 if entry.status == APPROVED else 0

@@ -55,9 +55,19 @@ class Verdict:
 ENTRY_KINDS = ("decision", "review", "override", "reversal", "adjustment", "undo")
 """``decision``: the policy's; ``review``: an operator settling a request that waited;
 ``override``: an operator's goodwill credit; ``reversal``: an operator taking a credit back;
-``undo``: ``sheets-sync undo`` voiding an entry of a run (``adjustment`` is reserved for
-corrections of a credited sale's facts)."""
+``undo``: ``sheets-sync undo`` voiding an entry of a run; ``adjustment``: a correction of a
+credited sale's facts from the lead log (core/corrections.py)."""
 DECIDING_KINDS = ("decision", "review", "override")
+
+SALE_CORRECTED = "sale_corrected"
+"""The rule of the adjustments that move a credit with its sale (a refunded lead moves too)."""
+PRICE_CORRECTED = "price_corrected"
+"""The rule of a Review item: the lead log corrected a credited sale's price."""
+PRICE_REVIEWED = "operator_price_review"
+"""The rule of the operator's answer to a price item (money moves, refunded leads do not)."""
+ADJUSTED = "Adjusted"
+"""The status of an adjustment a client's row does not show: a credit moved out of its old
+place, or a price item settled without money."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,10 @@
 """The operator's Review tab: what waits for a person, and what the operator decided.
 
 Reading turns the tab into rows naming a (client, lead); settling turns the operator's
-``Approve``/``Reject`` into new ledger entries (review or goodwill override, SPEC §2.4);
-planning shows every waiting request and every outcome on the tab.
+``Approve``/``Reject`` into new ledger entries (review or goodwill override, SPEC §2.4; a
+reversal; the answer to a corrected price, SPEC §3.1); planning shows every waiting item and
+every outcome on the tab. Each corrected price has a row of its own, told apart by its
+``Reason``: ``Price corrected to 30.00``.
 """
 
 from __future__ import annotations
@@ -14,13 +16,22 @@ from datetime import datetime
 from sheets_sync.core.books import LedgerState
 from sheets_sync.core.cells import CellValue, CellWrite, Grid, TabSpec, cell_text, grid_cell
 from sheets_sync.core.ids import ClientLeadIndex, split_pasted
-from sheets_sync.core.model import APPROVED, NEEDS_REVIEW, REJECTED, LedgerEntry
+from sheets_sync.core.model import (
+    ADJUSTED,
+    APPROVED,
+    NEEDS_REVIEW,
+    PRICE_CORRECTED,
+    PRICE_REVIEWED,
+    REJECTED,
+    LedgerEntry,
+)
 from sheets_sync.core.project.table import DATE_TIME, TableLayout, column_formats, diff_cells, local_moment
 
 REVIEW_TAB = "Review"
 REVIEW_COLUMNS = ("Client", "Lead ID", "Reason", "Requested", "Why", "Decision", "Decided")
 REVIEW_FORMATS = {"Requested": DATE_TIME, "Decided": DATE_TIME}
 REVIEW_TAB_SPEC = TabSpec(REVIEW_TAB, column_widths=((1, 22), (2, 14), (3, 24), (4, 17), (5, 60), (6, 10), (7, 17)))
+PRICE_REASON = "Price corrected to "
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +41,17 @@ class ReviewRow:
     lead_text: str
     decision: str
     """``Approve``, ``Reject`` or ``""`` as the operator typed it (normalised)."""
+    reason: str = ""
+
+    @property
+    def about_price(self) -> bool:
+        """Whether the row is a corrected price's (its Reason says so), not a request's."""
+        return self.reason.casefold().startswith(PRICE_REASON.casefold())
+
+
+def price_reason(item: LedgerEntry) -> str:
+    """The Reason of a corrected price's Review row: which correction the row answers."""
+    return f"{PRICE_REASON}{item.price:,.2f}"
 
 
 def read_review_rows(grid: Grid, layout: TableLayout) -> list[ReviewRow]:
@@ -41,7 +63,8 @@ def read_review_rows(grid: Grid, layout: TableLayout) -> list[ReviewRow]:
             continue
         decision = cell_text(grid_cell(grid, number, layout.column_of["Decision"])).casefold()
         word = {"approve": "Approve", "approved": "Approve", "reject": "Reject", "rejected": "Reject"}.get(decision, "")
-        rows.append(ReviewRow(number, client, lead_text, word))
+        reason = cell_text(grid_cell(grid, number, layout.column_of["Reason"])).strip()
+        rows.append(ReviewRow(number, client, lead_text, word, reason))
     return rows
 
 
@@ -118,15 +141,16 @@ class ReviewOutcome:
     client: str
     lead_id: str
     kind: str
-    """``review`` (a request that waited), ``override`` (a goodwill credit) or ``reversal``
-    (a credit taken back)."""
+    """``review`` (a request that waited), ``override`` (a goodwill credit), ``reversal``
+    (a credit taken back) or ``adjustment`` (the answer to a corrected price)."""
     status: str
     rule: str
     detail: str
     reason: str
     first_seen: datetime
-    reverses: LedgerEntry | None = None
-    """For a reversal: the approval whose credit it takes back."""
+    refers_to: LedgerEntry | None = None
+    """For a reversal: the approval whose credit it takes back; for an adjustment: the price
+    item it answers."""
 
 
 def settle_reviews(review: ReviewTab, state: LedgerState, as_of: datetime) -> Iterator[ReviewOutcome]:
@@ -137,14 +161,22 @@ def settle_reviews(review: ReviewTab, state: LedgerState, as_of: datetime) -> It
     for row, (key, _) in zip(review.rows, review.keys):
         if key is None:
             continue
+        if row.about_price:  # only the latest correction of a price can be answered
+            item = state.price_item(key)
+            if row.decision and item is not None and row.reason == price_reason(item) \
+                    and state.settlement(item) is None:
+                yield ReviewOutcome(*key, "adjustment", APPROVED if row.decision == "Approve" else ADJUSTED,
+                                    PRICE_REVIEWED, "", item.reason, item.first_seen, item)
+            continue
         latest = state.latest.get(key)
         approval = state.approval(key)
-        if approval is not None and (approval.kind == "review" and row.decision == "Reject"
-                                     or approval.kind == "override" and not row.decision):
+        granted = state.granted_by(key) if approval is not None else None
+        if granted is not None and (granted.kind == "review" and row.decision == "Reject"
+                                    or granted.kind == "override" and not row.decision):
             credited = state.credited[key]
             yield ReviewOutcome(*key, "reversal", REJECTED, "operator_reversal",
-                                f"Approved on {approval.decided_at:%Y-%m-%d}, then reversed by the operator on {when}: "
-                                f"the credit of {credited:,.2f} was taken back.", approval.reason, approval.first_seen,
+                                f"Approved on {granted.decided_at:%Y-%m-%d}, then reversed by the operator on {when}: "
+                                f"the credit of {credited:,.2f} was taken back.", granted.reason, granted.first_seen,
                                 approval)
         elif not row.decision:
             continue
@@ -171,26 +203,40 @@ def _goodwill_why(row: ReviewRow, latest: LedgerEntry | None) -> str:
 
 def review_lines(state: LedgerState, review: ReviewTab) -> list[tuple[int | None, ReviewLine]]:
     """What each Review row shows: rows that name nothing say why; every request that went
-    to review has its line (on the operator's row for it, else appended); goodwill rows
-    say what came of them."""
+    to review, and every corrected price, has its line (on the operator's row for it, else
+    appended); goodwill rows say what came of them."""
     row_of: dict[tuple[str, str], int] = {}
+    price_row_of: dict[tuple[str, str, str], int] = {}
     lines: list[tuple[int | None, ReviewLine]] = []
     for row, (key, problem) in zip(review.rows, review.keys):
         if key is None:
             lines.append((row.row, ReviewLine(row.client, row.lead_text, None, None, problem, None)))
-        elif key not in row_of:
-            row_of[key] = row.row
+        elif row.about_price:
+            price_row_of.setdefault((*key, row.reason), row.row)
+        else:
+            row_of.setdefault(key, row.row)
     for entry in state.entries:
-        if not needs_review(entry) or not state.is_live(entry):
+        if not state.is_live(entry):
             continue
         key = state.sale(entry)
-        outcome = state.by_kind.get((*key, "review"))
-        lines.append((row_of.pop(key, None), ReviewLine(
-            entry.client, entry.lead_id, entry.reason, entry.first_seen,
-            outcome.detail if outcome else entry.detail, outcome.decided_at if outcome else None)))
+        if needs_review(entry):
+            outcome = state.by_kind.get((*key, "review"))
+            lines.append((row_of.pop(key, None), ReviewLine(
+                entry.client, entry.lead_id, entry.reason, entry.first_seen,
+                outcome.detail if outcome else entry.detail, outcome.decided_at if outcome else None)))
+        elif entry.rule == PRICE_CORRECTED:
+            answer = state.settlement(entry)
+            why = answer.detail if answer else entry.detail if state.price_item(key) is entry \
+                else "Corrected again since: see the newer row of this lead."
+            lines.append((price_row_of.pop((*key, price_reason(entry)), None), ReviewLine(
+                entry.client, entry.lead_id, price_reason(entry), entry.decided_at, why,
+                answer.decided_at if answer else None)))
     rows_by_number = {row.row: row for row in review.rows}
     for key, number in row_of.items():
         override = state.by_kind.get((*key, "override"))
         why = override.detail if override else _goodwill_why(rows_by_number[number], state.latest.get(key))
         lines.append((number, ReviewLine(key[0], key[1], None, None, why, override.decided_at if override else None)))
+    for (client, lead_id, _), number in price_row_of.items():
+        lines.append((number, ReviewLine(client, lead_id, None, None,
+                                         "No such correction of this lead's price is known.", None)))
     return lines

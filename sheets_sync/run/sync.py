@@ -10,28 +10,34 @@ import secrets
 from collections.abc import Callable
 from contextlib import ExitStack, nullcontext
 from datetime import datetime, timezone
-from decimal import Decimal
 
 from sheets_sync import faults
 from sheets_sync.backends.base import Workbook, WorkbookChanged, WorkbookError
 from sheets_sync.backends.excel.files import in_use_message, open_by
 from sheets_sync.backends.open import Opener, path_label, workspace_opener
 from sheets_sync.config import Config, ConfigError, Policy
-from sheets_sync.core.books import LedgerState, SaleIndex, new_entry_like, placements, sale_of
+from sheets_sync.core.books import Booking, LedgerState, SaleIndex, placements, sale_of
 from sheets_sync.core.cells import CellWrite, Grid, TabSpec
+from sheets_sync.core.corrections import corrections, moment_of, price_settlement
 from sheets_sync.core.ids import ClientLeadIndex
-from sheets_sync.core.model import APPROVED, REJECTED, Lead, LedgerEntry, NewEntry, Problem
+from sheets_sync.core.model import APPROVED, REJECTED, Lead, NewEntry, Problem
 from sheets_sync.core.money import ZERO
 from sheets_sync.core.policy import ClientHistory, Request, decide
 from sheets_sync.core.project.audit import AUDIT_TAB, audit_tab_writes
-from sheets_sync.core.project.dashboard import DASHBOARD_TAB, DASHBOARD_TAB_SPEC, build_dashboard, plan_dashboard
+from sheets_sync.core.project.dashboard import (
+    DASHBOARD_TAB,
+    DASHBOARD_TAB_SPEC,
+    build_dashboard,
+    plan_dashboard,
+    shown_layout,
+)
+from sheets_sync.core.project.layout import engine_tab, relayout
 from sheets_sync.core.project.marks import mark_tracking_writes, restatement_notes
 from sheets_sync.core.project.returns import plan_returns_tab
 from sheets_sync.core.project.template import new_returns_tab
 from sheets_sync.core.project.tracking import (
     TabLayoutError,
     group_key,
-    is_tracking_tab,
     plan_tracking_tab,
     tab_titles,
     tracking_tab_spec,
@@ -55,9 +61,6 @@ from sheets_sync.store.ledger_sqlite import Ledger, LedgerError
 from sheets_sync.store.lock import RunLockedError, workspace_lock
 
 __all__ = ["RunLockedError", "Sync", "SyncReport", "run_sync"]
-
-
-MOVED = " Moved to the week of "
 
 
 class AsOfError(ConfigError):
@@ -85,7 +88,7 @@ class Sync:
         self.run_id = f"{self.as_of:%Y%m%d-%H%M%S}-{secrets.token_hex(4)}"
         self.report = SyncReport(self.run_id, self.as_of, dry_run)
         self.on_step = on_step or (lambda step: None)
-        self.cash_week = config.calendar.week(self.as_of)
+        self.booking = Booking(self.as_of, config.calendar)
         self._policies: dict[str, Policy] = {}
         self._indexes: dict[str, ClientLeadIndex] = {}
 
@@ -143,6 +146,7 @@ class Sync:
                        for client in config.clients}
         self._indexes = log_indexes
         ledger = stack.enter_context(self._open_ledger(leads))
+        zones = ledger.zones_of_runs()
         if unfilled_cache is not None:
             unfilled_cache.save(parsed)
         state = LedgerState(ledger.entries(), lambda client: names.get(client.casefold(), client))
@@ -170,7 +174,9 @@ class Sync:
         review = read.review(tracking_grids.get(REVIEW_TAB) if tracking else [], names, indexes)
 
         self.on_step("Deciding")
-        self._follow_corrected_sales(state, leads)
+        for correction in corrections(state, lambda sale: self._lead(leads, *sale), config.clients,
+                                      lambda run_id: zones.get(run_id, config.zone), self.booking):
+            self._record(correction, state)
         histories = self._histories(leads, names, state)
         if review is not None:
             self._settle_reviews(review, state, leads, histories)
@@ -236,41 +242,6 @@ class Sync:
                 histories[sale[0]].approve(sale_of(approval, self.config.zone))
         return histories
 
-    def _follow_corrected_sales(self, state: LedgerState, leads: LeadLog) -> None:
-        """A credited sale whose delivery time or group values were corrected in the lead log:
-        its refund moves with it, by two adjustment entries booked now -- out of the old
-        week and group, into the new -- so the cash view does not move (SPEC §3.1)."""
-        for sale in list(state.latest):
-            approval = state.approval(sale)
-            lead = self._lead(leads, *sale) if approval is not None else None
-            if lead is None:
-                continue
-            delivered_at = self._moment(lead)
-            facts = {"delivered_at": delivered_at, "vertical": lead.vertical, "country": lead.country,
-                     "source": lead.source, "campaign": lead.campaign}
-            if all(getattr(approval, name) == value for name, value in facts.items()):
-                continue
-            old_day, new_day = sale_of(approval, self.config.zone).delivered_on, lead.delivered_on
-            what = ", ".join(f"{name.replace('_', ' ')} {getattr(approval, name)} to {value}"
-                             for name, value in facts.items()
-                             if name != "delivered_at" and getattr(approval, name) != value)
-            change = f"delivered {old_day.isoformat()} to {new_day.isoformat()}" if old_day != new_day else ""
-            because = "; ".join(part for part in (change, what) if part) or "its delivery time"
-            credited = state.credited[sale]
-            moved_out = new_entry_like(approval, kind="adjustment", status="Adjusted", rule="sale_corrected",
-                                       detail=f"Moved out of the week of {approval.lead_week.isoformat()}: the lead "
-                                              f"log corrected this lead ({because}).",
-                                       credit=-credited, decided_at=self.as_of, cash_week=self.cash_week,
-                                       refers_to=approval.seq)
-            self._record(moved_out, state)
-            new_week = self.config.calendar.week(delivered_at)
-            self._record(new_entry_like(
-                approval, kind="adjustment", status=APPROVED, rule="sale_corrected",
-                detail=f"{approval.detail.split(MOVED)[0]}{MOVED}{new_week.isoformat()} on {self.as_of:%Y-%m-%d}: "
-                       f"the lead log corrected this lead ({because}).",
-                credit=credited, decided_at=self.as_of, cash_week=self.cash_week, lead_week=new_week,
-                refers_to=approval.seq, **facts), state)
-
     def _report_unknown_clients(self, leads: LeadLog, names: dict[str, str]) -> None:
         """A ``Client`` value no configured client goes by is never taken for a new client
         silently (SPEC §3.1): a renamed client lists its old name under ``formerly:``."""
@@ -301,17 +272,13 @@ class Sync:
     def _entry(self, client: str, lead: Lead, kind: str, status: str, rule: str, detail: str, reason: str,
                first_seen: datetime, *, lead_id: str | None = None) -> NewEntry:
         """A new entry deciding on ``lead`` (a sale of the lead log) as the ledger names it."""
-        delivered_at = self._moment(lead)
+        delivered_at = moment_of(lead, self.config.zone)
         return NewEntry(
             client=client, lead_id=lead_id or lead.lead_id, kind=kind, status=status, rule=rule, detail=detail,
             reason=reason, credit=lead.price if status == APPROVED else ZERO, credit_type=self._policy(client).credit,
             first_seen=first_seen, decided_at=self.as_of, delivered_at=delivered_at, vertical=lead.vertical,
             country=lead.country, source=lead.source, campaign=lead.campaign, price=lead.price,
-            lead_week=self.config.calendar.week(delivered_at), cash_week=self.cash_week)
-
-    def _moment(self, lead: Lead) -> datetime:
-        """A lead's delivery (local wall-clock time in the log) as the UTC moment the ledger keeps."""
-        return lead.delivered_at.replace(tzinfo=self.config.zone).astimezone(timezone.utc)
+            lead_week=self.config.calendar.week(delivered_at), cash_week=self.booking.cash_week)
 
     def _record(self, entry: NewEntry, state: LedgerState) -> None:
         self.report.new_entries.append(entry)
@@ -322,9 +289,14 @@ class Sync:
         """Operator decisions typed on the Review tab become review or override entries."""
         for outcome in settle_reviews(review, state, self.as_of):
             sale = (outcome.client, outcome.lead_id)
-            if outcome.reverses is not None:
-                self._record(self._correction(outcome.reverses, "reversal", outcome.rule, outcome.detail,
-                                              -state.credited[sale]), state)
+            if outcome.kind == "adjustment":
+                self._record(price_settlement(state, outcome.refers_to, outcome.status == APPROVED, self.booking),
+                             state)
+                continue
+            if outcome.kind == "reversal":
+                self._record(self.booking.entry_like(
+                    outcome.refers_to, kind="reversal", status=REJECTED, rule=outcome.rule, detail=outcome.detail,
+                    credit=-state.credited[sale], refers_to=outcome.refers_to.seq), state)
                 continue
             known = state.latest.get(sale)
             lead = self._lead(leads, *sale) or sale_of(known, self.config.zone)
@@ -332,13 +304,6 @@ class Sync:
                                      outcome.reason, outcome.first_seen, lead_id=outcome.lead_id), state)
             if outcome.status == APPROVED and outcome.client in histories:
                 histories[outcome.client].approve(lead)
-
-    def _correction(self, corrected: LedgerEntry, kind: str, rule: str, detail: str, credit: Decimal) -> NewEntry:
-        """An entry that corrects ``corrected`` (a reversal, an undo): on the same sale, with its
-        facts, so its money lands where the corrected entry's did; booked now."""
-        return new_entry_like(corrected, kind=kind, status=REJECTED if kind == "reversal" else corrected.status,
-                              rule=rule, detail=detail, credit=credit, decided_at=self.as_of,
-                              cash_week=self.cash_week, refers_to=corrected.seq)
 
     def _decide_requests(self, sources: list[ReturnsSource], state: LedgerState,
                          sightings: dict[tuple[str, str], datetime], leads: LeadLog,
@@ -395,7 +360,8 @@ class Sync:
                                                   self.config.currency)
             new_tabs = [spec]
         writes = header_writes + plan_returns_tab(source.tab, source.grid, source.layout, source.rows,
-                                                  state.of_client(source.client), seen)
+                                                  state.of_client(source.client), state.credits_of(source.client),
+                                                  seen, self.config.calendar)
         return writes, new_tabs
 
     def _project_returns(self, source: ReturnsSource, state: LedgerState, sightings: dict[tuple[str, str], datetime],
@@ -422,20 +388,27 @@ class Sync:
         figures = weekly_figures(leads.delivered(config.tracking.group_by, config.week_end_weekday), refunds,
                                  config.tracking.group_by, config.week_end_weekday)
         restated = restatement_notes(refunds, config.tracking.group_by, config.week_end_weekday)
+        dashboard = build_dashboard(figures, titles, leads.summary(config.client_names), refunds, state.entries, config)
         writes: list[CellWrite] = []
-        new_tabs = []
+        new_tabs: list = []
+        moved = relayout(grids, shown_layout(grids.get(DASHBOARD_TAB)), dashboard.layout, config.week_end_weekday)
+        if moved is not None:  # the old layout's tabs are kept aside; this layout's are made anew
+            new_tabs += moved.renames
+            grids = {title: grid for title, grid in grids.items() if title not in {tab.old for tab in moved.renames}}
+            if all(problem.message != moved.message for problem in self.report.problems):
+                self.report.problems.append(Problem("tracking", moved.message))
         for key, title in sorted(titles.items(), key=lambda item: item[1]):
             try:
                 writes += mark_tracking_writes(
                     plan_tracking_tab(title, grids.get(title, []), figures.get(key, {}), config.week_end_weekday),
-                    grids.get(title, []), restated.get(key, {}), self.cash_week)
+                    grids.get(title, []), restated.get(key, {}), self.booking.cash_week)
             except TabLayoutError as error:
                 self.report.fail(f"tracking tab {title}", str(error))
                 continue
             if title not in grids:
                 new_tabs.append(tracking_tab_spec(title))
         for title in sorted(set(grids) - set(titles.values())):
-            if is_tracking_tab(grids[title]):  # a group with no sales any more shows the truth: zeros
+            if engine_tab(title, grids[title]):  # a group with no sales any more shows the truth: zeros
                 try:
                     writes += plan_tracking_tab(title, grids[title], {}, config.week_end_weekday)
                 except TabLayoutError as error:
@@ -445,9 +418,8 @@ class Sync:
                                                              review_lines(state, review))
             if REVIEW_TAB not in grids:
                 new_tabs.append(REVIEW_TAB_SPEC)
-        dashboard = plan_dashboard(grids.get(DASHBOARD_TAB),
-                                   build_dashboard(figures, titles, leads.summary(config.client_names), refunds, state.entries, config))
-        writes += dashboard.writes
+        dashboard_plan = plan_dashboard(grids.get(DASHBOARD_TAB), dashboard)
+        writes += dashboard_plan.writes
         if DASHBOARD_TAB not in grids:
             new_tabs.append(DASHBOARD_TAB_SPEC)
         if config.tracking.google is not None:
@@ -455,7 +427,7 @@ class Sync:
             if AUDIT_TAB not in grids:
                 new_tabs.append(AUDIT_TAB)
             writes += audit_writes
-        return writes, new_tabs, list(dashboard.charts)
+        return writes, new_tabs, list(dashboard_plan.charts)
 
 
 def run_sync(config: Config, *, as_of: datetime | None = None, dry_run: bool = False,

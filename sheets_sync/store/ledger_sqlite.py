@@ -25,12 +25,13 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, time, timezone
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sheets_sync import faults
 from sheets_sync.core.model import Lead, LedgerEntry, NewEntry
 from sheets_sync.core.weeks import Calendar
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _ENTRIES = """
 CREATE TABLE entries (
@@ -81,7 +82,8 @@ _SCHEMA = """
 CREATE TABLE runs (
     run_id      TEXT PRIMARY KEY,
     started_at  TEXT NOT NULL,
-    as_of       TEXT NOT NULL
+    as_of       TEXT NOT NULL,
+    timezone    TEXT NOT NULL DEFAULT ''
 );
 """ + _ENTRIES + """
 CREATE TABLE sightings (
@@ -144,9 +146,12 @@ class Ledger:
             raise LedgerError(f"Ledger {self.path} was written by a newer sheets-sync (schema {version}); upgrade.")
         if version == 0:
             self._db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
-        elif version == 1:
+            return
+        if version == 1:
             self.backup = _backed_up(self._db, self.path) if backup else None
             _upgrade_from_1(self._db, self.calendar, sale_facts)
+        if version < SCHEMA_VERSION:
+            _upgrade_from_2(self._db, self.calendar)
 
     def close(self) -> None:
         self._db.close()
@@ -175,7 +180,8 @@ class Ledger:
         ``undoes``: the run this one undoes, whose first-seen stamps become void."""
         try:
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute("INSERT INTO runs VALUES (?, ?, ?)", (run_id, started_at.isoformat(), as_of.isoformat()))
+            self._db.execute("INSERT INTO runs (run_id, started_at, as_of, timezone) VALUES (?, ?, ?, ?)",
+                             (run_id, started_at.isoformat(), as_of.isoformat(), self.calendar.zone.key))
             iso = _IsoTexts()
             self._db.executemany(
                 f"INSERT INTO entries ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -202,6 +208,11 @@ class Ledger:
                 raise LedgerError(f"Ledger {self.path} refused this run's entries ({error}); "
                                   "nothing was recorded.") from None
             raise
+
+    def zones_of_runs(self) -> dict[str, ZoneInfo]:
+        """The workspace timezone of each run: the lead log's wall-clock times it read were
+        local times there (a later change of ``timezone`` does not make them corrections)."""
+        return {run_id: ZoneInfo(zone) for run_id, zone in self._db.execute("SELECT run_id, timezone FROM runs")}
 
     def runs(self) -> list[str]:
         return [row[0] for row in self._db.execute("SELECT run_id FROM runs ORDER BY rowid")]
@@ -305,6 +316,20 @@ def _upgrade_from_1(db: sqlite3.Connection, calendar: Calendar, sale_facts: Sale
                    " FROM sightings_schema_1")
         db.execute("DROP TABLE sightings_schema_1")
         db.execute("CREATE TABLE undone_runs (run_id TEXT PRIMARY KEY)")
+        db.execute("PRAGMA user_version=2")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+def _upgrade_from_2(db: sqlite3.Connection, calendar: Calendar) -> None:
+    """Schema 2 did not keep the timezone a run read the lead log in: the one configured at
+    the upgrade is the one it had (a change of it was not supported before)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute("ALTER TABLE runs ADD COLUMN timezone TEXT NOT NULL DEFAULT ''")
+        db.execute("UPDATE runs SET timezone = ?", (calendar.zone.key,))
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         db.execute("COMMIT")
     except BaseException:

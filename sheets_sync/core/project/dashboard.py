@@ -6,7 +6,7 @@ cells that differ. The whole tab is the engine's; anything else typed there is c
 
 Layout (fixed, so cells only change when numbers do)::
 
-    A1         title
+    A1         title                                   H1  the layout (weeks, timezone, groups)
     A2:F21     line chart "Refund rate by week" (one line per group)
     A23:F…     Totals per group | Clients closest to their cap | Top return reasons |
                Returns by source (one table under the other, a blank row between)
@@ -31,9 +31,20 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from sheets_sync.core.cells import CellValue, CellWrite, Grid, LineChart, TabSpec, cell_as_date, cells_equal, grid_cell
+from sheets_sync.core.cells import (
+    CellValue,
+    CellWrite,
+    Grid,
+    LineChart,
+    TabSpec,
+    cell_as_date,
+    cell_text,
+    cells_equal,
+    grid_cell,
+)
 from sheets_sync.core.model import APPROVED, LedgerEntry
 from sheets_sync.core.money import ZERO
+from sheets_sync.core.project.layout import layout_line
 from sheets_sync.core.project.tracking import GroupKey, Refund, WeekFigures
 from sheets_sync.core.reasons import reason_code
 from sheets_sync.core.weeks import local_date, week_ending
@@ -47,6 +58,7 @@ TITLE_ROW, CHART_ROW = 1, 2
 TABLES_ROW = 23
 BLOCK_COLUMN = 8  # H
 TOP_ROWS = 10
+LAYOUT_CELL = (TITLE_ROW, BLOCK_COLUMN)
 COUNT, MONEY, PERCENT, DATE = "#,##0", "#,##0.00", "0.0%", "yyyy-mm-dd"
 TITLE_FILL, HEADER_FILL = "D9E1F2", "EDEDED"
 NO_SOURCE = "(no source)"
@@ -71,6 +83,8 @@ class Dashboard:
     rates: tuple[tuple[float | None, ...], ...]
     """One row per week, one refund rate (or None: no leads) per group."""
     tables: tuple[Table, ...]
+    layout: str = ""
+    """The layout its figures are for (layout.py): a later run compares it with the config."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +153,8 @@ def build_dashboard(figures: Mapping[GroupKey, Mapping[date, WeekFigures]], titl
         _reason_table(entries, config),
         _source_table(summary, refunds),
     )
-    return Dashboard(tuple(weeks), tuple(titles[key] for key in groups), rates, tables)
+    layout = layout_line(config.week_end_weekday, config.timezone, config.tracking.group_by)
+    return Dashboard(tuple(weeks), tuple(titles[key] for key in groups), rates, tables, layout)
 
 
 def _week_rate(figure: WeekFigures | None) -> float | None:
@@ -216,6 +231,8 @@ def dashboard_cells(dashboard: Dashboard) -> dict[tuple[int, int], tuple[CellVal
     cells: dict[tuple[int, int], tuple[CellValue, str | None, str]] = {
         (TITLE_ROW, 1): (f"Refund rate by week per group (accrual), last {len(dashboard.weeks)} weeks", None,
                          TITLE_FILL)}
+    if dashboard.layout:
+        cells[LAYOUT_CELL] = (dashboard.layout, None, "")
     row = TABLES_ROW
     for table in dashboard.tables:
         cells[(row, 1)] = (table.title, None, TITLE_FILL)
@@ -256,6 +273,11 @@ def _block_shape(grid: Grid) -> tuple[tuple[str, ...], int]:
     while cell_as_date(grid_cell(grid, header_row + 1 + weeks, BLOCK_COLUMN)) is not None:
         weeks += 1
     return tuple(names), weeks
+
+
+def shown_layout(grid: Grid | None) -> str:
+    """The layout line the Dashboard shows now (blank for none)."""
+    return cell_text(grid_cell(grid or [], *LAYOUT_CELL)).strip()
 
 
 def plan_dashboard(grid: Grid | None, dashboard: Dashboard) -> DashboardPlan:

@@ -42,10 +42,9 @@ def restatement_notes(refunds: Iterable[Refund], group_by: Sequence[str],
     restated: dict[tuple[GroupKey, date], dict[date, list[Decimal]]] = defaultdict(lambda: defaultdict(list))
     for refund in refunds:
         lead_week = week_ending(refund.lead.delivered_on, week_end_weekday)
-        if refund.cash_week <= lead_week:
+        if refund.booked_on <= lead_week:
             continue  # approved within its own week: nothing was restated
-        restated[(group_key(refund.lead, group_by), lead_week)][refund.approved_on or refund.cash_week].append(
-            refund.credit)
+        restated[(group_key(refund.lead, group_by), lead_week)][refund.booked_on].append(refund.credit)
     notes: dict[GroupKey, dict[date, str]] = defaultdict(dict)
     for (key, week), by_day in restated.items():
         notes[key][week] = "\n".join(

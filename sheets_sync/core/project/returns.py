@@ -27,6 +27,7 @@ from sheets_sync.core.project.table import (
     local_moment,
     text_units,
 )
+from sheets_sync.core.weeks import Calendar
 
 CLIENT_COLUMNS = ("Lead ID", "Reason", "Note")
 ENGINE_COLUMNS = ("Status", "Detail", "Credit", "Week restated", "First seen")
@@ -95,7 +96,12 @@ class TokenOutcome:
     first_seen: datetime | None
 
 
-def token_outcome(token: PastedToken, current: LedgerEntry | None, first_seen: datetime | None) -> TokenOutcome:
+def token_outcome(token: PastedToken, current: LedgerEntry | None, credited: Decimal, first_seen: datetime | None,
+                  calendar: Calendar) -> TokenOutcome:
+    """What a client's row shows for one pasted ID: ``current`` is the sale's latest entry,
+    ``credited`` what the client was credited for it in all (a corrected price included);
+    the week its refund restated is the sale's week under the layout of the day, worked out
+    from its delivery moment."""
     if token.duplicate_of_row is not None:
         return TokenOutcome(DUPLICATE, f"Already requested on row {token.duplicate_of_row}.", None, None,
                             local_moment(first_seen))
@@ -105,8 +111,8 @@ def token_outcome(token: PastedToken, current: LedgerEntry | None, first_seen: d
                             local_moment(first_seen))
     note = f" Read {token.text!r} as lead {token.lead_id}." if token.note else ""
     approved = current.status == APPROVED
-    return TokenOutcome(current.status, current.detail + note, current.credit if approved else None,
-                        current.lead_week if approved else None, local_moment(first_seen))
+    return TokenOutcome(current.status, current.detail + note, credited if approved else None,
+                        calendar.week(current.delivered_at) if approved else None, local_moment(first_seen))
 
 
 def row_cells(outcomes: Sequence[tuple[PastedToken, TokenOutcome]]) -> dict[str, CellValue]:
@@ -153,14 +159,17 @@ def _each_outcome(outcomes: Sequence[tuple[PastedToken, TokenOutcome]]) -> str:
 
 
 def plan_returns_tab(tab: str, grid: Grid, layout: TableLayout, rows: Iterable[PastedRow],
-                     current: Mapping[str, LedgerEntry], first_seen: Mapping[str, datetime]) -> list[CellWrite]:
+                     current: Mapping[str, LedgerEntry], credited: Mapping[str, Decimal],
+                     first_seen: Mapping[str, datetime], calendar: Calendar) -> list[CellWrite]:
     """Engine cells of one client's returns tab. ``current`` maps a lead ID to its latest
-    ledger entry; ``first_seen`` maps a token key to its first sighting."""
+    ledger entry, ``credited`` to what was credited for it in all; ``first_seen`` maps a
+    token key to its first sighting."""
     wanted: dict[tuple[int, int], CellValue] = {(1, column): name for column, name in layout.added_headers}
     listed = set()
     for pasted in rows:
         listed.add(pasted.row)
-        outcomes = [(token, token_outcome(token, current.get(token.lead_id or ""), first_seen.get(token.key)))
+        outcomes = [(token, token_outcome(token, current.get(token.lead_id or ""),
+                                          credited.get(token.lead_id or "", ZERO), first_seen.get(token.key), calendar))
                     for token in pasted.tokens]
         for name, value in row_cells(outcomes).items():
             wanted[(pasted.row, layout.column_of[name])] = value

@@ -93,9 +93,9 @@ class Refund:
 
     lead: Lead
     credit: Decimal
-    cash_week: date
-    approved_on: date | None = None
-    """The local date it was booked: when its lead's week was restated."""
+    booked_on: date
+    """The local date it was booked: its week in the cash view, and when its lead's week was
+    restated (weeks are worked out here, under the layout of the day: SPEC §3.1)."""
     refunded: int = 1
     """Refunded leads it adds: 1 for an approval, -1 for one taken back, 0 for an amount alone."""
 
@@ -133,7 +133,7 @@ def weekly_figures(delivered: Mapping[GroupKey, Mapping[date, Delivered]], refun
         accrual = group[week_ending(refund.lead.delivered_on, week_end_weekday)]
         accrual.refunded_leads += refund.refunded
         accrual.refunds += refund.credit
-        group[refund.cash_week].refunds_cash_view += refund.credit
+        group[week_ending(refund.booked_on, week_end_weekday)].refunds_cash_view += refund.credit
     return {key: dict(weeks) for key, weeks in figures.items()}
 
 
@@ -170,7 +170,8 @@ class TabLayoutError(ValueError):
     """A tab's week columns cannot be matched to the configured weeks."""
 
 
-def _existing_weeks(grid: Grid) -> list[date]:
+def week_columns(grid: Grid) -> list[date]:
+    """The weeks of a tab's header row, left to right, up to the first cell that is not a date."""
     weeks = []
     for cell in (grid[0] if grid else [])[1:]:
         week = cell_as_date(cell)
@@ -204,7 +205,7 @@ def plan_tracking_tab(title: str, grid: Grid, figures: dict[date, WeekFigures],
     right. Only when a week older than the first column appears (a late lead log row) is
     the tab laid out again; then operator inputs and operator rows move with their week.
     """
-    existing = _existing_weeks(grid)
+    existing = week_columns(grid)
     misaligned = [week for week in existing if week.weekday() != week_end_weekday]
     if misaligned:
         raise TabLayoutError(
