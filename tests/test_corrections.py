@@ -128,3 +128,18 @@ def test_a_schema_2_ledger_learns_the_timezone_of_its_runs(credited: Workspace) 
 def test_an_unchanged_or_free_price_asks_nothing(credited: Workspace, price: str) -> None:
     with_price(credited, "000002", price)  # not credited: its price is the log's business alone
     assert credited.run(as_of="2024-02-21T10:00").new_entries == []
+
+
+def test_a_sale_re_filed_in_a_re_export_is_found_by_the_pasted_id_rules_and_credited_once(
+        credited: Workspace) -> None:
+    credited.client("Zenith", [["000001", "wrong number"]])
+    credited.write()
+    rewrite_log(credited, [[row[0].lstrip("0"), row[1], "Zenith" if row[0] == "000001" else row[2], *row[3:]]
+                           for row in credited.leads])  # IDs lost their zeros, 000001 now Zenith's
+    report = credited.run(as_of="2024-02-21T10:00")
+    assert [(entry.client, entry.lead_id, entry.credit) for entry in report.new_entries] == \
+        [("Acme", "000001", Decimal("-25.00")), ("Zenith", "000001", Decimal("25.00"))]
+    assert credited.returns("Zenith")[0]["Status"] == "Approved"
+    assert not any("no longer in the lead log" in str(problem) for problem in report.problems)
+    assert credited.run(as_of="2024-02-21T11:00").new_entries == []
+    assert sum(entry["credit_cents"] for entry in ledger_rows(credited)) == 2500

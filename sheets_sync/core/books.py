@@ -53,6 +53,7 @@ class LedgerState:
         self._latest_by_client: dict[str, dict[str, LedgerEntry]] = defaultdict(dict)
         self._undone: set[int] = set()
         self._of_sale: dict[tuple[str, str], list[LedgerEntry]] = defaultdict(list)
+        self._by_seq: dict[int, LedgerEntry] = {}
         for entry in entries:
             self._index(entry)
 
@@ -62,6 +63,7 @@ class LedgerState:
     def _index(self, entry: LedgerEntry) -> None:
         sale = self.sale(entry)
         self._of_sale[sale].append(entry)
+        self._by_seq[entry.seq] = entry
         self.credited[sale] += entry.credit
         if entry.kind == "undo":
             self._undone.add(entry.refers_to)
@@ -121,6 +123,13 @@ class LedgerState:
         """The live entry that approved the sale's return, while it stands."""
         latest = self.latest.get(sale)
         return latest if latest is not None and latest.status == APPROVED else None
+
+    def read_from(self, entry: LedgerEntry) -> LedgerEntry:
+        """The entry whose delivery moment ``entry`` carries: itself, or the one it copied it
+        from (a correction keeps the moment of what it corrects)."""
+        while entry.refers_to in self._by_seq and self._by_seq[entry.refers_to].delivered_at == entry.delivered_at:
+            entry = self._by_seq[entry.refers_to]
+        return entry
 
     def knows(self, sale: Sale) -> bool:
         """Whether the ledger holds any entry of the sale."""

@@ -13,13 +13,14 @@ the log, each booked now (so the cash view never moves) and each with its audit 
 * A corrected price never changes a credit by itself: it becomes a ``Review`` item, and the
   operator's ``Approve`` books the difference (negative when the price fell).
 
-The wall-clock times of the lead log are local times of the run that read them: a change of
-``timezone`` reads them anew but is not a correction of the ledger's moments.
+The wall-clock times of the lead log are local times of the run that read them (or of the
+run whose entry a correction copied them from): a change of ``timezone`` reads them anew but
+is not a correction of the ledger's moments.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
@@ -51,19 +52,24 @@ def sale_facts(lead: Lead, zone: ZoneInfo) -> dict[str, object]:
     return {"delivered_at": moment_of(lead, zone), **{name: getattr(lead, name) for name in GROUP_FACTS}}
 
 
-def corrections(state: LedgerState, lead_of: Callable[[Sale], Lead | None], clients: Iterable[str],
+IdsOf = Callable[[str, str], "str | None"]
+"""(client, lead ID) -> the ID under which that client's sales know the lead (the ledger's
+name for a sale it holds, else the lead log's), by the pasted-ID matching rules; or None."""
+
+
+def corrections(state: LedgerState, clients: Sequence[str], lead_of: Callable[[Sale], Lead | None], ids_of: IdsOf,
                 zone_of_run: Callable[[str], ZoneInfo], booking: Booking) -> Iterator[NewEntry]:
-    """The adjustments and Review items the lead log calls for now. The caller records each
-    entry in ``state`` before taking the next."""
-    clients = list(clients)
+    """The adjustments and Review items the lead log calls for now. ``lead_of`` finds a sale
+    the ledger holds in the lead log. The caller records each entry in ``state`` before
+    taking the next."""
     for sale in list(state.latest):
         approval = state.approval(sale)
         if approval is None:
             continue
-        read_in = zone_of_run(approval.run_id)
+        read_in = zone_of_run(state.read_from(approval).run_id)
         lead = lead_of(sale)
         if lead is None:
-            yield from _refiled(state, sale, approval, read_in, lead_of, clients, booking)
+            yield from _refiled(state, sale, approval, read_in, clients, lead_of, ids_of, booking)
             continue
         yield from _moved(state, sale, approval, lead, read_in, booking)
         yield from _price_item(state, sale, lead, booking)
@@ -102,15 +108,16 @@ def _moved(state: LedgerState, sale: Sale, approval: LedgerEntry, lead: Lead, re
         lead_week=new_week, refers_to=approval.seq, **facts)
 
 
-def _refiled(state: LedgerState, sale: Sale, approval: LedgerEntry, read_in: ZoneInfo,
-             lead_of: Callable[[Sale], Lead | None], clients: list[str], booking: Booking) -> Iterator[NewEntry]:
+def _refiled(state: LedgerState, sale: Sale, approval: LedgerEntry, read_in: ZoneInfo, clients: Sequence[str],
+             lead_of: Callable[[Sale], Lead | None], ids_of: IdsOf, booking: Booking) -> Iterator[NewEntry]:
     """A credited sale the log now files under another client: its credit goes along."""
     client, lead_id = sale
     was = _wall_clock(approval, read_in)
     for other in clients:
-        if other == client or state.knows((other, lead_id)):
+        known_as = ids_of(other, lead_id) if other != client else None
+        if known_as is None or state.knows((other, known_as)):
             continue
-        lead = lead_of((other, lead_id))
+        lead = lead_of((other, known_as))
         if lead is None or lead.delivered_at != was:
             continue  # another client's own purchase of a shared lead is another sale
         credited = state.credited[sale]

@@ -155,8 +155,21 @@ class Sync:
             sightings.setdefault((state.canonical(client), key), seen)
         # A sale the ledger knows is named as the ledger first recorded it, whatever form a
         # re-exported log gives its ID now (SPEC §3.1): so it is never decided again.
-        indexes = self._indexes = {client: SaleIndex(index, state.of_client(client))
-                                   for client, index in log_indexes.items()}
+        def sale_indexes() -> dict[str, SaleIndex]:
+            self._indexes = {client: SaleIndex(index, state.of_client(client)) for client, index in log_indexes.items()}
+            return self._indexes
+
+        def follow_the_log() -> bool:  # after every settling: an approval may be of a sale the log has moved
+            booked = len(self.report.new_entries)
+            for correction in corrections(state, list(config.clients), lambda sale: self._lead(leads, *sale),
+                                          lambda client, lead_id: self._indexes[client].match(lead_id).lead_id,
+                                          lambda run_id: zones.get(run_id, config.zone), self.booking):
+                self._record(correction, state)
+            return len(self.report.new_entries) > booked
+
+        indexes = sale_indexes()
+        if follow_the_log():  # a sale re-filed under another client is that client's, pasted IDs included
+            indexes = sale_indexes()
         self._report_missing_sales(state)
 
         self.on_step("Reading the tracking workbook")
@@ -174,15 +187,14 @@ class Sync:
         review = read.review(tracking_grids.get(REVIEW_TAB) if tracking else [], names, indexes)
 
         self.on_step("Deciding")
-        for correction in corrections(state, lambda sale: self._lead(leads, *sale), config.clients,
-                                      lambda run_id: zones.get(run_id, config.zone), self.booking):
-            self._record(correction, state)
         histories = self._histories(leads, names, state)
         if review is not None:
             self._settle_reviews(review, state, leads, histories)
+        follow_the_log()
         new_sightings = self._decide_requests(sources, state, sightings, leads, histories)
         if review is not None:  # a request decided afresh (after an undo) that the Review tab already settles
             self._settle_reviews(review, state, leads, histories)
+            follow_the_log()
         for client, key, seen in new_sightings:
             sightings.setdefault((client, key), seen)
 

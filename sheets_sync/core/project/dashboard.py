@@ -6,8 +6,9 @@ cells that differ. The whole tab is the engine's; anything else typed there is c
 
 Layout (fixed, so cells only change when numbers do)::
 
-    A1         title                                   H1  the layout (weeks, timezone, groups)
+    A1         title
     A2:F21     line chart "Refund rate by week" (one line per group)
+    A22        the layout: which weeks (timezone) and groups the figures are for
     A23:F…     Totals per group | Clients closest to their cap | Top return reasons |
                Returns by source (one table under the other, a blank row between)
     H23:…      the chart's data: "Week ending" and one column per group, one row per week,
@@ -58,7 +59,7 @@ TITLE_ROW, CHART_ROW = 1, 2
 TABLES_ROW = 23
 BLOCK_COLUMN = 8  # H
 TOP_ROWS = 10
-LAYOUT_CELL = (TITLE_ROW, BLOCK_COLUMN)
+LAYOUT_CELL = (TABLES_ROW - 1, 1)
 COUNT, MONEY, PERCENT, DATE = "#,##0", "#,##0.00", "0.0%", "yyyy-mm-dd"
 TITLE_FILL, HEADER_FILL = "D9E1F2", "EDEDED"
 NO_SOURCE = "(no source)"

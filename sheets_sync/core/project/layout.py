@@ -67,11 +67,12 @@ def relayout(grids: Mapping[str, Grid], shown_line: str, wanted_line: str, week_
         new = old_title(title, taken)
         taken.add(new)
         renames.append(TabRename(title, new))
-    was = f" (was: {shown_line})" if shown_line else ""
-    message = (f"the tracking layout changed to: {wanted_line}{was}; every figure was recomputed from the ledger, "
-               f"and the {len(renames)} tab{'s' * (len(renames) != 1)} of the old layout were kept as "
-               f"'{renames[0].new}'{' and the like' if len(renames) > 1 else ''} with their operator inputs "
-               "(not counted on the Dashboard): type this layout's ad spend, impressions and clicks into the new tabs")
+    named = ", ".join(f"'{rename.new}'" for rename in renames[:3]) + \
+        (f" and {len(renames) - 3} more" if len(renames) > 3 else "")
+    was = f"; it was: {shown_line}" if shown_line else ""
+    message = (f"the tracking layout changed ({wanted_line}{was}): every figure was recomputed from the ledger; "
+               f"the old tabs are kept as {named}, with what was typed in them, and are not counted on the "
+               "Dashboard; type this layout's ad spend, impressions and clicks into the new tabs")
     return Relayout(tuple(renames), message)
 
 
