@@ -21,6 +21,7 @@ from sheets_sync.core.project.tracking import MAX_TITLE, is_tracking_tab, week_c
 
 OLD_SUFFIX = " (old)"
 _OLD = re.compile(r" \(old(?: [0-9]+)?\)$")
+_LINE = re.compile(r"Weeks end on [A-Z][a-z]+days \([^()]+\); one tab per .+")
 
 
 def layout_line(week_end_weekday: int, timezone: str, group_by: Sequence[str]) -> str:
@@ -55,6 +56,8 @@ def relayout(grids: Mapping[str, Grid], shown_line: str, wanted_line: str, week_
     ``shown_line`` is what the Dashboard says now. A workbook made before the Dashboard said
     it (blank) changed layout only if a tab's weeks end on another weekday."""
     tabs = {title: grid for title, grid in grids.items() if engine_tab(title, grid)}
+    if not _LINE.fullmatch(shown_line):  # a person's stray typing there names no layout
+        shown_line = ""
     if shown_line:
         changed = shown_line != wanted_line
     else:
