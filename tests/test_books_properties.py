@@ -6,7 +6,7 @@ again in place) -- and after every run:
 
 * the credits of every sale stay within [0, its price] wherever money moves;
 * no sale has two live decisions;
-* every week's ``Refunds`` and ``Refunded leads`` of the current layout's tabs equal the
+* every week's ``Refunds``, ``Refunded leads`` and ``Replaced leads`` of the current layout's tabs equal the
   oracle's placement of the ledger's entries (by each entry's own sale facts, in the
   timezone of the day), and the cash view the signed credits by booking week; tabs of an
   old layout are left as they were;
@@ -40,6 +40,8 @@ from sheets_sync.core.cells import cell_as_date
 ZONES = ("America/New_York", "America/Los_Angeles")
 START = datetime(2024, 3, 4, 9, 0)  # a Monday; the history crosses the March DST change
 CLIENTS = ("Acme", "Zenith")
+CREDITS = ("wallet", "replacement")
+"""Zenith is owed replacement leads: refunded leads, never money."""
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 HISTORIES = 200
 """Random histories tried on every run of the suite (new ones each time)."""
@@ -101,8 +103,9 @@ class History:
                   "leads": {"csv": "leads.csv"}, "tracking": {"excel": "tracking.xlsx", "group_by": group_by},
                   "ledger": {"path": "ledger.sqlite"},
                   "policy": {"window_days": 30, "max_return_rate": 1},
-                  "clients": {client: {"returns": {"excel": f"{client.lower()}.xlsx", "tab": "Returns"}}
-                              for client in CLIENTS}}
+                  "clients": {client: {"returns": {"excel": f"{client.lower()}.xlsx", "tab": "Returns"},
+                                       "policy": {"credit": credit}}
+                              for client, credit in zip(CLIENTS, CREDITS)}}
         (self.root / "config.yaml").write_text(yaml.safe_dump(config))
 
     def step(self, step: tuple) -> None:
@@ -181,6 +184,7 @@ class History:
         weekday = WEEKDAYS.index(self.week_ends_on)
         refunds: dict[tuple[str, date], Decimal] = defaultdict(Decimal)
         refunded: Counter = Counter()
+        replaced: Counter = Counter()
         cash: dict[tuple[str, date], Decimal] = defaultdict(Decimal)
         for entry in entries:
             if not entry["credit_cents"]:
@@ -188,12 +192,15 @@ class History:
             tab = f"{entry['vertical']} US" if self.by_country else entry["vertical"]
             credit = Decimal(entry["credit_cents"]).scaleb(-2)
             lead_week = _week(entry["delivered_at"], weekday, self.zone)
+            leads = 0 if entry["rule"] == "operator_price_review" else 1 if credit > 0 else -1  # money, not leads
+            refunded[(tab, lead_week)] += leads
+            if entry["credit_type"] == "replacement":
+                replaced[(tab, lead_week)] += leads
+                continue
             refunds[(tab, lead_week)] += credit
-            if entry["rule"] != "operator_price_review":  # a corrected price moves money, not leads
-                refunded[(tab, lead_week)] += 1 if credit > 0 else -1
             cash[(tab, _week(entry["decided_at"], weekday, self.zone))] += credit
         shown = self.tracking_figures()
-        for label, expected in (("Refunds", refunds), ("Refunded leads", refunded),
+        for label, expected in (("Refunds", refunds), ("Refunded leads", refunded), ("Replaced leads", replaced),
                                 ("Refunds reported (cash view)", cash)):
             for (tab, week), value in expected.items():
                 assert Decimal(str(shown[tab][label].get(week, 0))) == value, (label, tab, week, entries)

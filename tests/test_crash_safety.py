@@ -37,6 +37,7 @@ from openpyxl import load_workbook
 from sync_state import WarmCli, copy_workspace, leftovers, run_cli, workspace_state
 
 from sheets_sync import load_config, run_sync
+from sheets_sync.core.project.audit import AUDIT_COLUMNS
 
 FIRST_RUN = "2024-03-04T10:00"
 SECOND_RUN = "2024-03-06T15:30"
@@ -161,7 +162,7 @@ def _corruption(root: Path, torn_audit_allowed: bool) -> list[str]:
             problems.append("audit.csv ends in a torn row")
         whole = data[: data.rfind(b"\n") + 1].decode("utf-8-sig")
         widths = {len(row) for row in csv.reader(whole.splitlines())}
-        if widths - {8}:
+        if widths - {len(AUDIT_COLUMNS)}:
             problems.append(f"audit.csv rows of {sorted(widths)} fields")
     return problems
 

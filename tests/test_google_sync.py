@@ -104,7 +104,8 @@ def test_the_returns_scenario_on_google(google: GoogleWorkspace) -> None:
     assert labels["Refunds reported (cash view)"] == [0, 0, 0, 55.5]
     assert labels["Net leads"][0] == "=B2-B5"
     audit = google.server.values(google.tracking, "Audit log")
-    assert audit[0] == ["Run", "Time", "Client", "Lead ID", "Status", "Rule", "Credit", "Week restated"]
+    assert audit[0] == ["Run", "Time", "Client", "Lead ID", "Status", "Rule", "Credit", "Week restated", "Credit type",
+                        "Entry"]
     assert len(audit) == 4
 
 
@@ -242,3 +243,13 @@ def test_a_price_corrected_in_the_google_lead_log_is_answered_on_the_review_tab(
     assert tracking_rows(google, "Solar US")["Refunds reported (cash view)"][MAR16] == 2.5
     assert google.table(google.acme, "Returns")[0]["Credit"] == 27.5
     assert google.run("2024-03-11T11:00").changes == []
+
+
+def test_a_google_audit_log_begun_before_the_new_columns_gains_their_headers(google: GoogleWorkspace) -> None:
+    google.run("2024-03-03T10:00")
+    rows = len(google.server.values(google.tracking, "Audit log"))
+    google.server.edit(google.tracking, f"'Audit log'!I1:J{rows}", [["", ""]] * rows)  # as an older release wrote it
+    google.run("2024-03-04T10:00")
+    audit = google.server.values(google.tracking, "Audit log")
+    assert audit[0][8:] == ["Credit type", "Entry"]
+    assert all(len(row) <= 8 for row in audit[1:rows])  # the old rows stay blank there

@@ -737,11 +737,11 @@ def test_audit_csv_beside_the_tracking_workbook_has_one_row_per_ledger_entry_and
     workspace.client("Acme", [["A1", "wrong number"], ["A2", "wrong number"], ["A3", "hmm"]])
     workspace.run(as_of=AS_OF)
     first = audit_lines(workspace)
-    assert first[0] == "Run,Time,Client,Lead ID,Status,Rule,Credit,Week restated"
+    assert first[0] == "Run,Time,Client,Lead ID,Status,Rule,Credit,Week restated,Credit type,Entry"
     run_id = ledger_rows(workspace)[0]["run_id"]
-    assert first[1:] == [f"{run_id},2024-03-03 10:00,Acme,A1,Approved,policy,12.34,2024-03-03",
-                         f"{run_id},2024-03-03 10:00,Acme,A2,Rejected,window,,",
-                         f"{run_id},2024-03-03 10:00,Acme,A3,Needs review,unknown_reason,,"]
+    assert first[1:] == [f"{run_id},2024-03-03 10:00,Acme,A1,Approved,policy,12.34,2024-03-03,wallet,decision",
+                         f"{run_id},2024-03-03 10:00,Acme,A2,Rejected,window,,,,decision",
+                         f"{run_id},2024-03-03 10:00,Acme,A3,Needs review,unknown_reason,,,,decision"]
 
     edit_cells(workspace.root / "tracking.xlsx", "Review", {"F2": "Reject"})
     workspace.paste("Acme", [["A1", "again"]])
@@ -749,7 +749,8 @@ def test_audit_csv_beside_the_tracking_workbook_has_one_row_per_ledger_entry_and
     second = audit_lines(workspace)
     assert second[: len(first)] == first
     assert len(second) - 1 == len(ledger_rows(workspace)) == 4
-    assert second[-1].split(",")[1:] == ["2024-03-04 09:00", "Acme", "A3", "Rejected", "operator_review", "", ""]
+    assert second[-1].split(",")[1:] == ["2024-03-04 09:00", "Acme", "A3", "Rejected", "operator_review", "", "",
+                                         "", "review"]
     assert report.audit_rows_added == 1
     assert not list((workspace.root / "returns").glob("*.csv"))
 

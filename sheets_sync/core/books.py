@@ -248,7 +248,8 @@ def placements(entries: Sequence[LedgerEntry], zone: ZoneInfo) -> list[Refund]:
     for entry in entries:
         refunded = _refunded(entry, by_seq)
         if entry.credit or refunded:
-            found.append(Refund(sale_of(entry, zone), entry.credit, local_date(entry.decided_at, zone), refunded))
+            found.append(Refund(sale_of(entry, zone), entry.credit, local_date(entry.decided_at, zone), refunded,
+                                entry.credit_type))
     return found
 
 

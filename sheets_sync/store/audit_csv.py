@@ -14,6 +14,7 @@ from sheets_sync import faults
 from sheets_sync.core.cells import CellValue
 from sheets_sync.core.model import LedgerEntry
 from sheets_sync.core.project.audit import AUDIT_COLUMNS, audit_rows, csv_safe
+from sheets_sync.store.files import replace_atomically
 
 
 def _csv_text(value: CellValue) -> str:
@@ -40,6 +41,20 @@ def _date_csv_text(value: date) -> str:
     return _csv_text(value)
 
 
+def _with_every_header(path: Path, existing: bytes) -> bytes:
+    """A log begun before the later columns existed gets their headers, once: its first line
+    is replaced (atomically, the rows kept as they are, blank in the new columns)."""
+    first, newline, rest = existing.partition(b"\n")
+    header = next(csv.reader([first.decode("utf-8-sig")]), [])
+    if not newline or header == list(AUDIT_COLUMNS) or header != list(AUDIT_COLUMNS[:len(header)]):
+        return existing
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(AUDIT_COLUMNS)
+    completed = buffer.getvalue().encode("utf-8") + rest
+    replace_atomically(path, completed)
+    return completed
+
+
 def append_audit_csv(path: Path, entries: list[LedgerEntry]) -> int:
     """Append the ledger entries the CSV does not hold yet; returns how many were added.
 
@@ -55,6 +70,7 @@ def append_audit_csv(path: Path, entries: list[LedgerEntry]) -> int:
         existing = existing[:cut]
         with path.open("r+b") as handle:
             handle.truncate(len(existing))
+    existing = _with_every_header(path, existing)
     already = max(len(list(csv.reader(io.StringIO(existing.decode("utf-8-sig"))))) - 1, 0)
     rows = audit_rows(entries, already)
     if not rows and existing:

@@ -9,7 +9,10 @@ from sheets_sync.core.model import LedgerEntry
 from sheets_sync.core.project.table import local_moment
 
 AUDIT_TAB = "Audit log"
-AUDIT_COLUMNS = ("Run", "Time", "Client", "Lead ID", "Status", "Rule", "Credit", "Week restated")
+AUDIT_COLUMNS = ("Run", "Time", "Client", "Lead ID", "Status", "Rule", "Credit", "Week restated", "Credit type",
+                 "Entry")
+"""``Credit type`` and ``Entry`` (the ledger entry's kind) came later: rows written before
+them are blank there."""
 
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
@@ -27,7 +30,8 @@ def audit_rows(entries: Sequence[LedgerEntry], already: int) -> list[list[CellVa
     """Audit log rows for the ledger entries not yet in the log (the log holds ``already``)."""
     return [
         [entry.run_id, local_moment(entry.decided_at), entry.client, entry.lead_id, entry.status, entry.rule,
-         entry.credit if entry.credit else None, entry.lead_week if entry.credit else None]
+         entry.credit if entry.credit else None, entry.lead_week if entry.credit else None,
+         entry.credit_type if entry.credit else None, entry.kind]
         for entry in entries[already:]
     ]
 
@@ -40,4 +44,7 @@ def audit_tab_writes(grid: Grid | None, entries: Sequence[LedgerEntry]) -> tuple
     writes = [CellWrite(AUDIT_TAB, used + offset, column, value)
               for offset, cells in enumerate(rows, start=1) for column, value in enumerate(cells, start=1)
               if value is not None]
+    header = list((grid or [[]])[0]) if used else []
+    writes += [CellWrite(AUDIT_TAB, 1, column, name) for column, name in enumerate(AUDIT_COLUMNS, start=1)
+               if used and column > len(header)]  # a log begun before a column existed gains its header
     return writes, len(rows) - (0 if used else 1)

@@ -30,6 +30,7 @@ from sheets_sync.core.money import ZERO
 from sheets_sync.core.weeks import week_ending, weeks_between
 
 ENGINE, FORMULA, INPUT = "engine", "formula", "operator input"
+REPLACEMENT = "replacement"
 
 
 COUNT, MONEY, PERCENT, DATE = "#,##0", "#,##0.00", "0.0%", "yyyy-mm-dd"
@@ -62,6 +63,7 @@ METRICS: tuple[Metric, ...] = (
     Metric("Gross profit", FORMULA, "{Net revenue}-{Lead cost}-{Ad spend}", MONEY),
     Metric("Margin", FORMULA, 'IF({Net revenue}=0,"",{Gross profit}/{Net revenue})', PERCENT),
     Metric("Refunds reported (cash view)", ENGINE, "refunds_cash_view", MONEY),
+    Metric("Replaced leads", ENGINE, "replaced_leads", COUNT),
 )
 HEADER_LABEL = "Metric"
 LABEL_WIDTH, WEEK_WIDTH = 30, 12
@@ -85,6 +87,7 @@ class WeekFigures:
     refunded_leads: int = 0
     refunds: Decimal = ZERO
     refunds_cash_view: Decimal = ZERO
+    replaced_leads: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +101,9 @@ class Refund:
     restated (weeks are worked out here, under the layout of the day: SPEC §3.1)."""
     refunded: int = 1
     """Refunded leads it adds: 1 for an approval, -1 for one taken back, 0 for an amount alone."""
+    credit_type: str = "wallet"
+    """``wallet`` and ``invoice`` credits are money; a ``replacement`` is a lead, counted in
+    ``Refunded leads`` and ``Replaced leads`` but in neither money row."""
 
 
 GroupKey = tuple[str, ...]
@@ -132,6 +138,9 @@ def weekly_figures(delivered: Mapping[GroupKey, Mapping[date, Delivered]], refun
         group = figures[group_key(refund.lead, group_by)]
         accrual = group[week_ending(refund.lead.delivered_on, week_end_weekday)]
         accrual.refunded_leads += refund.refunded
+        if refund.credit_type == REPLACEMENT:
+            accrual.replaced_leads += refund.refunded
+            continue
         accrual.refunds += refund.credit
         group[week_ending(refund.booked_on, week_end_weekday)].refunds_cash_view += refund.credit
     return {key: dict(weeks) for key, weeks in figures.items()}
