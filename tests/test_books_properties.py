@@ -199,6 +199,11 @@ class History:
                 continue
             refunds[(tab, lead_week)] += credit
             cash[(tab, _week(entry["decided_at"], weekday, self.zone))] += credit
+        for client in CLIENTS:  # a client's Credits tab adds up to its money in the ledger
+            money = sum((Decimal(entry["credit_cents"]).scaleb(-2) for entry in entries
+                         if entry["client"] == client and entry["credit_type"] != "replacement"), Decimal(0))
+            tab = self.workbooks[self.root / f"{client.lower()}.xlsx"].tabs.get("Credits", [])
+            assert sum((Decimal(str(row[4])) for row in tab[1:] if row[3:4] == ["total"]), Decimal(0)) == money
         shown = self.tracking_figures()
         for label, expected in (("Refunds", refunds), ("Refunded leads", refunded), ("Replaced leads", replaced),
                                 ("Refunds reported (cash view)", cash)):

@@ -9,8 +9,11 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from conftest import Workspace
-from test_returns_engine import money
+from conftest import Workspace, read_xlsx, write_xlsx
+from openpyxl import load_workbook
+from test_books import rewrite_log
+from test_returns_engine import edit_cells, money
+from test_review import decide_on_review, review_tab
 
 FEB18, FEB25 = date(2024, 2, 18), date(2024, 2, 25)
 
@@ -68,3 +71,60 @@ def test_an_audit_csv_begun_before_the_new_columns_gains_their_headers_and_keeps
     assert lines[1:3] == old_rows  # blank in the new columns
     assert lines[3].endswith(",wallet,decision")
     assert mixed.run(as_of="2024-02-20T12:00").audit_rows_added == 0
+
+
+def credits_tab(ws: Workspace, client: str) -> list[list]:
+    return read_xlsx(ws.returns_path(client), "Credits")
+
+
+def test_each_client_gets_a_read_only_credits_tab_of_its_own_credits_with_monthly_totals(mixed: Workspace) -> None:
+    mixed.lead("A2", "2024-02-28 10:00", "Acme", "40.00")
+    mixed.write()
+    mixed.paste("Acme", [["A2", "disconnected"]])
+    mixed.run(as_of="2024-03-01T10:00")
+    rows = credits_tab(mixed, "Acme")
+    assert rows[0] == ["Date", "Lead ID", "Delivered", "Type", "Amount", "Why"]
+    assert [(row[0].date(), row[1], row[2].date(), row[3], row[4], row[5]) for row in rows[1:] if row[1]] == [
+        (date(2024, 2, 20), "A1", date(2024, 2, 14), "wallet", 25, "approved"),
+        (date(2024, 3, 1), "A2", date(2024, 2, 28), "wallet", 40, "approved")]
+    totals = [(row[4], row[5]) for row in rows[1:] if row[3] == "total"]
+    assert totals == [(25, "Total February 2024: money credited"), (40, "Total March 2024: money credited")]
+    assert all(row[1] != "Z1" for row in rows)  # never another client's
+    zenith = credits_tab(mixed, "Zenith")
+    assert zenith[1][3:6] == ["replacement", 25, "approved"]
+    assert zenith[2][3:6] == ["total", 0, "Total February 2024: money credited and 1 replacement lead"]
+    book = load_workbook(mixed.returns_path("Acme"))
+    sheet = book["Credits"]
+    assert sheet.protection.sheet and sheet.freeze_panes == "A2"
+    assert sheet["E2"].number_format == "#,##0.00" and sheet["A2"].number_format == "yyyy-mm-dd"
+    assert sheet["F3"].fill.fgColor.rgb[-6:] == "EDEDED"
+    assert mixed.run(as_of="2024-03-01T11:00").changes == []
+
+
+def test_a_credit_stays_on_the_credits_tab_when_the_client_deletes_its_row(mixed: Workspace) -> None:
+    write_xlsx(mixed.returns_path("Acme"), {"Returns": [["Lead ID", "Reason", "Note"]]})  # the client cleared it
+    mixed.run(as_of="2024-02-21T10:00")
+    assert [row[1] for row in credits_tab(mixed, "Acme")[1:]] == ["A1", None]
+    assert money(mixed.tracking("Solar US")["Refunds"][FEB18]) == Decimal("25.00")
+
+
+def test_reversals_undos_and_price_adjustments_are_listed_signed(workspace: Workspace) -> None:
+    workspace.lead("A1", "2024-02-14 10:00", "Acme", "25.00")
+    workspace.client("Acme", [["A1", "he hung up"]])
+    workspace.run(as_of="2024-02-20T10:00")
+    decide_on_review(workspace, "A1", "Approve")
+    workspace.run(as_of="2024-02-20T11:00")
+    rewrite_log(workspace, [["A1", "2024-02-14 10:00", "Acme", "Solar", "US", Decimal("30.00"), Decimal("4"),
+                             "Vendor A"]])
+    workspace.run(as_of="2024-02-21T10:00")
+    number = next(number for number, line in enumerate(review_tab(workspace), start=2)
+                  if line["Reason"] == "Price corrected to 30.00")
+    edit_cells(workspace.root / "tracking.xlsx", "Review", {f"F{number}": "Approve"})
+    workspace.run(as_of="2024-03-02T10:00")
+    decide_on_review(workspace, "A1", "Reject")
+    workspace.run(as_of="2024-03-03T10:00")
+    rows = [row for row in credits_tab(workspace, "Acme")[1:]]
+    assert [(row[3], row[4], row[5]) for row in rows] == [
+        ("wallet", 25, "approved on review"), ("total", 25, "Total February 2024: money credited"),
+        ("wallet", 5, "price adjustment"), ("wallet", -30, "reversed"),
+        ("total", -25, "Total March 2024: money credited")]

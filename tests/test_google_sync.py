@@ -253,3 +253,15 @@ def test_a_google_audit_log_begun_before_the_new_columns_gains_their_headers(goo
     audit = google.server.values(google.tracking, "Audit log")
     assert audit[0][8:] == ["Credit type", "Entry"]
     assert all(len(row) <= 8 for row in audit[1:rows])  # the old rows stay blank there
+
+
+def test_each_google_client_spreadsheet_gets_its_own_read_only_credits_tab(google: GoogleWorkspace) -> None:
+    google.run("2024-03-03T10:00")
+    acme = google.table(google.acme, "Credits")
+    assert [(line["Lead ID"], line["Type"], line["Amount"], line["Why"]) for line in acme] == [
+        ("000101", "wallet", 25, "approved"), ("000102", "wallet", 30.5, "approved"),
+        ("", "total", 55.5, "Total March 2024: money credited")]
+    assert all(line["Lead ID"] not in ("000201", "000202") for line in acme)  # Zenith's are Zenith's
+    assert [line["Lead ID"] for line in google.table(google.zenith, "Credits")] == ["000202", ""]
+    assert google.server.sheet_resource(google.acme, "Credits")["protectedRanges"]
+    assert google.run("2024-03-03T11:00").changes == []

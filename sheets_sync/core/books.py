@@ -54,6 +54,7 @@ class LedgerState:
         self._undone: set[int] = set()
         self._of_sale: dict[tuple[str, str], list[LedgerEntry]] = defaultdict(list)
         self._by_seq: dict[int, LedgerEntry] = {}
+        self._of_client: dict[str, list[LedgerEntry]] = defaultdict(list)
         for entry in entries:
             self._index(entry)
 
@@ -64,6 +65,7 @@ class LedgerState:
         sale = self.sale(entry)
         self._of_sale[sale].append(entry)
         self._by_seq[entry.seq] = entry
+        self._of_client[sale[0]].append(entry)
         self.credited[sale] += entry.credit
         if entry.kind == "undo":
             self._undone.add(entry.refers_to)
@@ -97,6 +99,14 @@ class LedgerState:
     def of_client(self, client: str) -> Mapping[str, LedgerEntry]:
         """The latest live entry per lead ID of one client."""
         return self._latest_by_client.get(client, {})
+
+    @property
+    def by_seq(self) -> Mapping[int, LedgerEntry]:
+        return self._by_seq
+
+    def entries_of(self, client: str) -> list[LedgerEntry]:
+        """Every entry of one client (under its former names too), oldest first."""
+        return self._of_client.get(client, [])
 
     def credits_of(self, client: str) -> dict[str, Decimal]:
         """What each sale of one client was credited in all, by lead ID."""

@@ -15,6 +15,7 @@ from sheets_sync.backends.open import Opener, google_opener
 from sheets_sync.config import Config, Location
 from sheets_sync.core.cells import CellWrite, Grid
 from sheets_sync.core.ids import ClientLeadIndex
+from sheets_sync.core.project.credits import CREDITS_TAB
 from sheets_sync.core.project.returns import CLIENT_COLUMNS, ENGINE_COLUMNS, PastedRow, read_returns_rows
 from sheets_sync.core.project.table import TabError, TableLayout, with_table
 from sheets_sync.core.review import (
@@ -41,6 +42,8 @@ class ReturnsSource:
     rows: list[PastedRow]
     header_writes: list[CellWrite]
     tab_exists: bool
+    credits: Grid | None = None
+    """The client's ``Credits`` tab as read (None: it has none yet)."""
 
 
 def decided_rows_only(source: ReturnsSource, sightings: dict[tuple[str, str], object]) -> ReturnsSource:
@@ -91,13 +94,14 @@ class Reader:
         tab = location.tab or "Returns"
         try:
             workbook = workbook or self._hold(self.open(location.excel, location.google, False))
-            grid = workbook.read([tab]).get(tab)
+            grids = workbook.read([tab, CREDITS_TAB] if tab != CREDITS_TAB else [tab])
+            grid, credits = grids.get(tab), grids.get(CREDITS_TAB) if tab != CREDITS_TAB else None
             tab_exists = grid is not None
             grid, layout, header_writes = with_table(grid, tab, (*CLIENT_COLUMNS, *ENGINE_COLUMNS),
                                                      ("Lead ID", "Reason"), ENGINE_COLUMNS)
         except (WorkbookError, TabError) as error:
             return f"{client} returns ({location.describe()})", str(error)
-        return ReturnsSource(client, location, workbook, tab, grid, layout, [], header_writes, tab_exists)
+        return ReturnsSource(client, location, workbook, tab, grid, layout, [], header_writes, tab_exists, credits)
 
     def matched(self, opened: ReturnsSource | tuple[str, str], index: ClientLeadIndex) -> ReturnsSource | None:
         if isinstance(opened, tuple):

@@ -24,6 +24,7 @@ from sheets_sync.core.model import APPROVED, REJECTED, Lead, NewEntry, Problem
 from sheets_sync.core.money import ZERO
 from sheets_sync.core.policy import ClientHistory, Request, decide
 from sheets_sync.core.project.audit import AUDIT_TAB, audit_tab_writes
+from sheets_sync.core.project.credits import CREDITS_TAB, CREDITS_TAB_SPEC, credit_lines, plan_credits_tab
 from sheets_sync.core.project.dashboard import (
     DASHBOARD_TAB,
     DASHBOARD_TAB_SPEC,
@@ -374,6 +375,10 @@ class Sync:
         writes = header_writes + plan_returns_tab(source.tab, source.grid, source.layout, source.rows,
                                                   state.of_client(source.client), state.credits_of(source.client),
                                                   seen, self.config.calendar)
+        credits = credit_lines(state.entries_of(source.client), state.by_seq, self.config.zone)
+        if source.tab != CREDITS_TAB and (credits or source.credits is not None):  # its account (SPEC §4.3)
+            writes += plan_credits_tab(source.credits, credits)
+            new_tabs += [CREDITS_TAB_SPEC] if source.credits is None else []
         return writes, new_tabs
 
     def _project_returns(self, source: ReturnsSource, state: LedgerState, sightings: dict[tuple[str, str], datetime],
@@ -381,7 +386,8 @@ class Sync:
         """Plan (unless ``plan`` was made from this very source) and write a returns tab."""
         writes, new_tabs = plan or self._plan_returns(source, state, sightings)
         for write in writes:
-            if write.col == source.layout.column_of["Status"] and write.row > 1 and write.value:
+            if write.tab == source.tab and write.col == source.layout.column_of["Status"] and write.row > 1 \
+                    and write.value:
                 self.report.row_statuses[write.value] += 1
         self._write(source.workbook, writes, new_tabs, f"{source.client} returns ({source.location.describe()})")
 
