@@ -210,6 +210,29 @@ def undo(
 
 
 @app.command()
+def statement(
+    config: Annotated[Path, typer.Option("--config", "-c", help="The workspace config (YAML).")],
+    month: Annotated[Optional[str], typer.Option("--month", help="YYYY-MM (default: the last whole month).")] = None,
+    client: Annotated[Optional[str], typer.Option("--client", help="One client (default: every client).")] = None,
+) -> None:
+    """Write each client's credits of a month as CSV for billing (statements/ beside the config)."""
+    from sheets_sync.commands.statement import month_of, write_statements
+
+    loaded = _load(config)
+    try:
+        first_day = month_of(month, datetime.now(loaded.zone).date())
+        written = write_statements(loaded, first_day, client)
+    except (ConfigError, LedgerError) as error:
+        raise _fail(str(error), EXIT_BAD_CONFIG) from None
+    table = Table("Client", "Credits", "Money credited", "Replacement leads", "File",
+                  title=f"Statements {first_day:%B %Y}")
+    for made in written:
+        table.add_row(escape(made.client), str(made.credits), f"{made.total.money:,.2f}", str(made.total.replaced),
+                      escape(str(made.path.relative_to(loaded.base_dir))) + ("" if made.changed else " (unchanged)"))
+    out.print(table)
+
+
+@app.command()
 def init(directory: Annotated[Path, typer.Argument(help="Where to write the starter files.")]) -> None:
     """Write a starter config and blank templates to fill in."""
     from sheets_sync.commands.init import write_starter

@@ -60,6 +60,7 @@ POINTS: dict[str, str] = {
     "audit.partial": "half of the new audit.csv bytes are written",
     "audit.appended": "audit.csv is appended and fsynced",
     "run.done": "everything is written; the locks are not yet released",
+    "statement.written": "`statement` replaced one client's statement file (each client, in config order)",
 }
 
 

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from sheets_sync import load_config, run_sync
 from sheets_sync.cli import app
 from sheets_sync.commands.demo import TIMEZONE, make_demo
-from sheets_sync.commands.report import make_report, source_file_names
+from sheets_sync.commands.report import make_report
 from sheets_sync.config import Config, parse_config
 from sheets_sync.core.alerts import (
     CLIENT_CAP,
@@ -30,7 +30,7 @@ from sheets_sync.core.alerts import (
 )
 from sheets_sync.core.model import APPROVED, REJECTED, Lead, LedgerEntry
 from sheets_sync.core.weeks import week_ending
-from sheets_sync.store.files import write_if_changed
+from sheets_sync.store.files import safe_file_names, write_if_changed
 from sheets_sync.store.ledger_sqlite import read_entries
 
 runner = CliRunner()
@@ -313,8 +313,8 @@ def test_each_source_gets_its_approved_defect_returns_oldest_first() -> None:
     ]}
 
 
-def test_source_file_names_are_safe_and_unique() -> None:
-    assert source_file_names(["Vendor: A/B", "vendor- a-b", "Apex", ".."]) == {
+def test_file_names_are_safe_and_unique() -> None:
+    assert safe_file_names(["Vendor: A/B", "vendor- a-b", "Apex", ".."], "source") == {
         "..": "source.csv", "Apex": "Apex.csv", "Vendor: A/B": "Vendor- A-B.csv", "vendor- a-b": "vendor- a-b (2).csv"}
 
 

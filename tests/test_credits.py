@@ -5,15 +5,23 @@ each entry's credit type and kind."""
 from __future__ import annotations
 
 import csv
+import signal
+import subprocess
 from datetime import date
 from decimal import Decimal
 
 import pytest
 from conftest import Workspace, read_xlsx, write_xlsx
 from openpyxl import load_workbook
+from sync_state import cli_env, sheets_sync_command
 from test_books import rewrite_log
 from test_returns_engine import edit_cells, money
 from test_review import decide_on_review, review_tab
+from typer.testing import CliRunner
+
+from sheets_sync.cli import app
+
+runner = CliRunner()
 
 FEB18, FEB25 = date(2024, 2, 18), date(2024, 2, 25)
 
@@ -128,3 +136,61 @@ def test_reversals_undos_and_price_adjustments_are_listed_signed(workspace: Work
         ("wallet", 25, "approved on review"), ("total", 25, "Total February 2024: money credited"),
         ("wallet", 5, "price adjustment"), ("wallet", -30, "reversed"),
         ("total", -25, "Total March 2024: money credited")]
+
+
+def statement_lines(ws: Workspace, name: str) -> list[list[str]]:
+    with (ws.root / "statements" / name).open(newline="") as handle:
+        return list(csv.reader(handle))
+
+
+def test_statement_writes_each_clients_month_as_csv_with_the_credits_tabs_totals(mixed: Workspace) -> None:
+    mixed.lead("=HYPERLINK(1)", "2024-02-16 10:00", "Acme", "10.00")
+    mixed.write()
+    mixed.paste("Acme", [["=HYPERLINK(1)", "wrong number"]])
+    mixed.run(as_of="2024-02-21T10:00")
+    result = runner.invoke(app, ["statement", "--config", str(mixed.config_path), "--month", "2024-02"])
+    assert result.exit_code == 0, result.output
+    acme = statement_lines(mixed, "Acme 2024-02.csv")
+    assert acme[0] == ["Date", "Lead ID", "Delivered", "Type", "Amount", "Why"]
+    assert acme[1:] == [["2024-02-20", "A1", "2024-02-14", "wallet", "25.00", "approved"],
+                        ["2024-02-21", "'=HYPERLINK(1)", "2024-02-16", "wallet", "10.00", "approved"],
+                        ["", "", "", "total", "35.00", "Total February 2024: money credited"]]
+    tab_total = next(row[4] for row in credits_tab(mixed, "Acme") if row[3] == "total")
+    assert Decimal(acme[-1][4]) == Decimal(str(tab_total))
+    assert statement_lines(mixed, "Zenith 2024-02.csv")[-1][3:] == \
+        ["total", "0.00", "Total February 2024: money credited and 1 replacement lead"]
+    before = {path: path.stat().st_mtime_ns for path in (mixed.root / "statements").iterdir()}
+    again = runner.invoke(app, ["statement", "--config", str(mixed.config_path), "--month", "2024-02"])
+    assert again.exit_code == 0 and "(unchanged)" in again.output
+    assert {path: path.stat().st_mtime_ns for path in (mixed.root / "statements").iterdir()} == before
+
+
+@pytest.mark.parametrize(("arguments", "words"), [(["--month", "Feb 2024"], "--month 'Feb 2024' is not a month"),
+                                                  (["--client", "Nobody"], "--client 'Nobody' is not a client")])
+def test_statement_refuses_bad_usage_in_one_sentence(mixed: Workspace, arguments: list[str], words: str) -> None:
+    result = runner.invoke(app, ["statement", "--config", str(mixed.config_path), *arguments])
+    assert result.exit_code == 2 and words in result.output
+    assert not (mixed.root / "statements").exists()
+
+
+def test_statement_for_one_client_under_a_former_name(mixed: Workspace) -> None:
+    mixed.clients = {"Acme Holdings": {**mixed.clients["Acme"], "formerly": ["Acme"]}, "Zenith": mixed.clients["Zenith"]}
+    mixed.write()
+    result = runner.invoke(app, ["statement", "--config", str(mixed.config_path), "--month", "2024-02",
+                                 "--client", "acme holdings"])
+    assert result.exit_code == 0, result.output
+    assert [path.name for path in (mixed.root / "statements").iterdir()] == ["Acme Holdings 2024-02.csv"]
+    assert statement_lines(mixed, "Acme Holdings 2024-02.csv")[1][1] == "A1"
+
+
+def test_a_statement_killed_half_way_leaves_whole_files_and_the_next_finishes(mixed: Workspace) -> None:
+    command = [*sheets_sync_command(), "statement", "--config", str(mixed.config_path), "--month", "2024-02"]
+    killed = subprocess.run(command, env=cli_env(kill_at="statement.written#1"), capture_output=True, text=True,
+                            timeout=120, check=False)
+    assert killed.returncode == -signal.SIGKILL
+    assert [path.name for path in (mixed.root / "statements").iterdir()] == ["Acme 2024-02.csv"]
+    assert statement_lines(mixed, "Acme 2024-02.csv")[-1][4] == "25.00"  # whole
+    finished = subprocess.run(command, env=cli_env(), capture_output=True, text=True, timeout=120, check=False)
+    assert finished.returncode == 0, finished.stderr
+    assert sorted(path.name for path in (mixed.root / "statements").iterdir()) == \
+        ["Acme 2024-02.csv", "Zenith 2024-02.csv"]

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -17,11 +15,10 @@ from sheets_sync.core.alerts import SOURCE_RETURN_COLUMNS, Alert, defect_returns
 from sheets_sync.core.model import Problem
 from sheets_sync.core.project.audit import csv_safe
 from sheets_sync.leadlog import workspace_lead_log
-from sheets_sync.store.files import write_if_changed
+from sheets_sync.store.files import safe_file_names, write_if_changed
 from sheets_sync.store.ledger_sqlite import read_entries
 
 SOURCE_FILES_DIR = "returns-by-source"
-_UNSAFE_FILE_CHARS = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
 
 
 @dataclass
@@ -63,27 +60,12 @@ def make_report(config: Config, *, as_of: datetime | None = None, write_files: b
     if write_files:
         directory = config.base_dir / SOURCE_FILES_DIR
         rows_by_source = defect_returns_by_source(leads, entries, config, moment)
-        for source, name in source_file_names(rows_by_source).items():
+        for source, name in safe_file_names(rows_by_source, "source").items():
             path = directory / name
             report.source_files.append(path)
             if write_if_changed(path, source_csv(rows_by_source[source])):
                 report.source_files_changed.append(path)
     return report
-
-
-def source_file_names(sources: Iterable[str]) -> dict[str, str]:
-    """A file name per source, safe on every file system and unique even where names differ
-    only in letter case (macOS and Windows would put both in one file)."""
-    names: dict[str, str] = {}
-    taken: set[str] = set()
-    for source in sorted(sources):
-        base = _UNSAFE_FILE_CHARS.sub("-", source).strip().strip(".") or "source"
-        name, number = f"{base}.csv", 2
-        while name.casefold() in taken:
-            name, number = f"{base} ({number}).csv", number + 1
-        taken.add(name.casefold())
-        names[source] = name
-    return names
 
 
 def source_csv(rows: list[tuple[str, ...]]) -> bytes:

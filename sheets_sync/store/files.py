@@ -9,7 +9,8 @@ files they become are shared with suppliers, clients and spreadsheet programs.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -74,3 +75,22 @@ def write_if_changed(path: Path, content: bytes) -> bool:
         return False
     replace_atomically(path, content)
     return True
+
+
+_UNSAFE_FILE_CHARS = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
+
+
+def safe_file_names(names: Iterable[str], fallback: str, suffix: str = ".csv") -> dict[str, str]:
+    """A file name per name (``fallback`` for one with nothing usable left), safe on every
+    file system and unique even where names differ only in letter case (macOS and Windows
+    would put both in one file)."""
+    found: dict[str, str] = {}
+    taken: set[str] = set()
+    for name in sorted(names):
+        base = _UNSAFE_FILE_CHARS.sub("-", name).strip().strip(".") or fallback
+        file_name, number = f"{base}{suffix}", 2
+        while file_name.casefold() in taken:
+            file_name, number = f"{base} ({number}){suffix}", number + 1
+        taken.add(file_name.casefold())
+        found[name] = file_name
+    return found
