@@ -210,6 +210,37 @@ def undo(
 
 
 @app.command()
+def close(
+    config: Annotated[Path, typer.Option("--config", "-c", help="The workspace config (YAML).")],
+    through: Annotated[str, typer.Option("--through", help="Close the weeks ending on or before this date.")],
+) -> None:
+    """Close a reported period: its weeks' engine rows never change again."""
+    from sheets_sync.backends.base import WorkbookError
+    from sheets_sync.commands.close import close_through
+
+    loaded = _load(config)
+    try:
+        day = datetime.strptime(through.strip(), "%Y-%m-%d").date()
+    except ValueError:
+        raise _fail(f"--through {through!r} is not a date (use e.g. 2024-02-25).", EXIT_BAD_CONFIG) from None
+    try:
+        result = close_through(loaded, day)
+    except (ConfigError, LedgerError) as error:
+        raise _fail(str(error), EXIT_BAD_CONFIG) from None
+    except WorkbookError as error:
+        raise _fail(str(error), EXIT_SOURCE_FAILED) from None
+    except RunLockedError as error:
+        raise _fail(str(error), EXIT_SOURCE_FAILED) from None
+    if not result.weeks:
+        out.print(f"Closed through {day.isoformat()}: no week was left open up to then, so nothing new was frozen.")
+        return
+    out.print(f"Closed through {day.isoformat()}: froze {len(result.weeks)} weeks ({result.weeks[0].isoformat()} to "
+              f"{result.weeks[-1].isoformat()}) of {result.groups} groups: {result.delivered:,} leads, "
+              f"{result.gross_revenue:,.2f} gross revenue, {result.refunds:,.2f} refunds. Later refunds of their "
+              "leads show in Refunds after close; the next run writes the sheets.", markup=False, soft_wrap=True)
+
+
+@app.command()
 def statement(
     config: Annotated[Path, typer.Option("--config", "-c", help="The workspace config (YAML).")],
     month: Annotated[Optional[str], typer.Option("--month", help="YYYY-MM (default: the last whole month).")] = None,

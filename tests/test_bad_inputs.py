@@ -34,6 +34,8 @@ from bad_inputs import AS_OF, CASES, EXCEL_CELL_LIMIT, BadInput, acme_path, buil
 from conftest import Workspace, read_xlsx
 from openpyxl import load_workbook
 
+from sheets_sync.core.project.credits import CREDITS_TAB
+
 ENGINE_COLUMNS = ("status", "detail", "credit", "week restated", "first seen")
 ENGINE_HIDDEN_FILE = re.compile(r"(^|/)\.[^/]+$")
 """The engine's own hidden files (locks, caches) beside the ledger and the workbooks."""
@@ -67,14 +69,17 @@ def engine_columns(header: list[Any]) -> set[int]:
 
 
 def client_cells(path: Path, tab: str = "Returns") -> dict[str, Any] | None:
-    """Every client-owned cell of a workbook: all of every other tab, and the returns tab
-    outside the engine columns. ``None`` when the file is no workbook."""
+    """Every client-owned cell of a workbook: all of every other tab but the engine's own
+    ``Credits``, and the returns tab outside the engine columns. ``None`` when the file is no
+    workbook."""
     try:
         book = load_workbook(path)
     except Exception:
         return None
     cells: dict[str, Any] = {}
     for sheet in book.worksheets:
+        if sheet.title == CREDITS_TAB and tab != CREDITS_TAB:
+            continue
         rows = [list(row) for row in sheet.iter_rows()]
         owned = engine_columns([cell.value for cell in rows[0]]) if sheet.title == tab and rows else set()
         for cells_of_row in rows:

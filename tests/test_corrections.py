@@ -117,7 +117,7 @@ def test_an_operator_can_reverse_a_reviewed_credit_after_its_date_was_corrected(
 def test_a_schema_2_ledger_learns_the_timezone_of_its_runs(credited: Workspace) -> None:
     path = credited.root / "ledger.sqlite"
     with closing(sqlite3.connect(path)) as db:
-        db.executescript("ALTER TABLE runs DROP COLUMN timezone; PRAGMA user_version=2;")
+        db.executescript("ALTER TABLE runs DROP COLUMN timezone; DROP TABLE closes; PRAGMA user_version=2;")
     assert credited.run(as_of="2024-02-21T10:00").new_entries == []
     with closing(sqlite3.connect(path)) as db:
         assert db.execute("PRAGMA user_version").fetchone() == (3,)

@@ -105,8 +105,9 @@ def test_update_in_place_keeps_operator_rows_inputs_formatting_and_tabs(workspac
     book = load_workbook(path)
     sheet = book["Home-Garden UK"]
     sheet["B10"] = 55.5                      # Ad spend, operator input
-    sheet["A19"] = "Notes"
-    sheet["B19"] = "promo week"              # an operator's own row
+    own = len(METRICS) + 2
+    sheet.cell(own, 1, "Notes")
+    sheet.cell(own, 2, "promo week")         # an operator's own row, below the engine's
     sheet["B2"].font = Font(bold=True, color="FF0000")
     book.create_sheet("My pivot")["A1"] = "keep me"
     book.save(path)
@@ -120,7 +121,7 @@ def test_update_in_place_keeps_operator_rows_inputs_formatting_and_tabs(workspac
     assert sheet["D1"].value == datetime(2024, 2, 25)           # new week appended at the right
     assert sheet["D2"].value == 1 and sheet["D3"].value == 40
     assert sheet["B10"].value == 55.5
-    assert (sheet["A19"].value, sheet["B19"].value) == ("Notes", "promo week")
+    assert (sheet.cell(own, 1).value, sheet.cell(own, 2).value) == ("Notes", "promo week")
     assert sheet["B2"].font.bold and sheet["B2"].font.color.rgb == "00FF0000"
     assert book["My pivot"]["A1"].value == "keep me"
     written = {(label, write.tab, write.row, write.col) for label, write in report.changes}

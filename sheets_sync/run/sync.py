@@ -16,7 +16,7 @@ from sheets_sync.backends.base import Workbook, WorkbookChanged, WorkbookError
 from sheets_sync.backends.excel.files import in_use_message, open_by
 from sheets_sync.backends.open import Opener, path_label, workspace_opener
 from sheets_sync.config import Config, ConfigError, Policy
-from sheets_sync.core.books import Booking, LedgerState, SaleIndex, placements, sale_of
+from sheets_sync.core.books import Booking, LedgerState, SaleIndex, sale_of
 from sheets_sync.core.cells import CellWrite, Grid, TabSpec
 from sheets_sync.core.corrections import corrections, moment_of, price_settlement
 from sheets_sync.core.ids import ClientLeadIndex
@@ -42,7 +42,6 @@ from sheets_sync.core.project.tracking import (
     plan_tracking_tab,
     tab_titles,
     tracking_tab_spec,
-    weekly_figures,
 )
 from sheets_sync.core.review import (
     REVIEW_TAB,
@@ -53,6 +52,7 @@ from sheets_sync.core.review import (
     settle_reviews,
 )
 from sheets_sync.leadlog.columns import LeadLog
+from sheets_sync.run.figures import tracking_figures
 from sheets_sync.run.read import Reader, ReturnsSource
 from sheets_sync.run.settle import write_settled
 from sheets_sync.run.speed import rare_garbage_collection, save_in_workers, started_beside
@@ -92,6 +92,7 @@ class Sync:
         self.booking = Booking(self.as_of, config.calendar)
         self._policies: dict[str, Policy] = {}
         self._indexes: dict[str, ClientLeadIndex] = {}
+        self.closes: list = []
 
     def _policy(self, client: str) -> Policy:
         """The client's effective policy, merged once per run (every decision asks for it)."""
@@ -148,6 +149,11 @@ class Sync:
         self._indexes = log_indexes
         ledger = stack.enter_context(self._open_ledger(leads))
         zones = ledger.zones_of_runs()
+        self.closes = ledger.closes()
+        closed = max((period.through for period in self.closes), default=None)
+        if closed is not None and self.booking.cash_week <= closed:
+            raise AsOfError(f"--as-of {self.as_of:%Y-%m-%d %H:%M} falls in the weeks closed through "
+                            f"{closed.isoformat()}: nothing can be booked in a closed week any more.")
         if unfilled_cache is not None:
             unfilled_cache.save(parsed)
         state = LedgerState(ledger.entries(), lambda client: names.get(client.casefold(), client))
@@ -402,10 +408,9 @@ class Sync:
                        state: LedgerState) -> tuple[list[CellWrite], list, list]:
         """The tracking workbook's cells, the tabs to create first, and the dashboard's charts."""
         config = self.config
-        refunds = placements(state.entries, config.zone)
-        figures = weekly_figures(leads.delivered(config.tracking.group_by, config.week_end_weekday), refunds,
-                                 config.tracking.group_by, config.week_end_weekday)
-        restated = restatement_notes(refunds, config.tracking.group_by, config.week_end_weekday)
+        worked_out = tracking_figures(config, leads, state.entries, self.closes)
+        figures, refunds = worked_out.figures, worked_out.refunds
+        restated = restatement_notes(worked_out.on_time, config.tracking.group_by, config.week_end_weekday)
         dashboard = build_dashboard(figures, titles, leads.summary(config.client_names), refunds, state.entries, config)
         writes: list[CellWrite] = []
         new_tabs: list = []

@@ -28,6 +28,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sheets_sync import faults
+from sheets_sync.core.closing import ClosedPeriod, decode_figures, encode_figures
 from sheets_sync.core.model import Lead, LedgerEntry, NewEntry
 from sheets_sync.core.weeks import Calendar
 
@@ -78,6 +79,17 @@ BEGIN
 END;
 """
 
+_CLOSES = """
+CREATE TABLE closes (
+    through     TEXT NOT NULL,
+    closed_at   TEXT NOT NULL,
+    layout      TEXT NOT NULL,
+    figures     TEXT NOT NULL
+);
+"""
+"""Each ``close``: the weeks ending on or before ``through`` are closed; ``figures`` holds
+what the weeks it froze showed (core/closing.py), under the tracking ``layout`` of the day."""
+
 _SCHEMA = """
 CREATE TABLE runs (
     run_id      TEXT PRIMARY KEY,
@@ -94,7 +106,7 @@ CREATE TABLE sightings (
 );
 CREATE INDEX sightings_of_key ON sightings (client, pasted_key);
 CREATE TABLE undone_runs (run_id TEXT PRIMARY KEY);
-"""
+""" + _CLOSES
 
 _COLUMNS = ("run_id, client, lead_id, kind, status, rule, detail, reason, credit_cents, credit_type, first_seen,"
             " decided_at, delivered_at, vertical, country, source, campaign, price_cents, refers_to")
@@ -214,6 +226,33 @@ class Ledger:
         local times there (a later change of ``timezone`` does not make them corrections)."""
         return {run_id: ZoneInfo(zone) for run_id, zone in self._db.execute("SELECT run_id, timezone FROM runs")}
 
+    def closes(self) -> list[ClosedPeriod]:
+        return [ClosedPeriod(date.fromisoformat(through), datetime.fromisoformat(closed_at), layout,
+                             decode_figures(figures))
+                for through, closed_at, layout, figures in self._db.execute(
+                    "SELECT through, closed_at, layout, figures FROM closes ORDER BY rowid")]
+
+    def record_close(self, period: ClosedPeriod) -> None:
+        """Record a close in one transaction; one through an earlier date than a close before
+        it is refused (:class:`LedgerError`)."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            latest = self._db.execute("SELECT MAX(through) FROM closes").fetchone()[0]
+            if latest is not None and period.through.isoformat() < latest:
+                raise LedgerError(f"The weeks through {latest} are closed already; a close cannot go back to "
+                                  f"{period.through.isoformat()}.")
+            self._db.execute("INSERT INTO closes VALUES (?, ?, ?, ?)", (
+                period.through.isoformat(), period.closed_at.isoformat(), period.layout,
+                encode_figures(period.figures)))
+            faults.checkpoint("ledger.before_commit")
+            self._db.execute("COMMIT")
+        except BaseException as error:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            if isinstance(error, sqlite3.DatabaseError):
+                raise LedgerError(f"Ledger {self.path} refused the close ({error}); nothing was recorded.") from None
+            raise
+
     def runs(self) -> list[str]:
         return [row[0] for row in self._db.execute("SELECT run_id FROM runs ORDER BY rowid")]
 
@@ -324,12 +363,14 @@ def _upgrade_from_1(db: sqlite3.Connection, calendar: Calendar, sale_facts: Sale
 
 
 def _upgrade_from_2(db: sqlite3.Connection, calendar: Calendar) -> None:
-    """Schema 2 did not keep the timezone a run read the lead log in: the one configured at
-    the upgrade is the one it had (a change of it was not supported before)."""
+    """Schema 2 did not keep the timezone a run read the lead log in (the one configured at
+    the upgrade is the one it had: a change of it was not supported before), nor closes."""
     db.execute("BEGIN IMMEDIATE")
     try:
         db.execute("ALTER TABLE runs ADD COLUMN timezone TEXT NOT NULL DEFAULT ''")
         db.execute("UPDATE runs SET timezone = ?", (calendar.zone.key,))
+        for statement in _statements(_CLOSES):
+            db.execute(statement)
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         db.execute("COMMIT")
     except BaseException:

@@ -233,8 +233,8 @@ class GoogleWorkbook:
         for title in spans:  # read again before another checked write
             self._read_grids.pop(title, None)
         if moved is not None:
-            if undo:
-                self._undo(undo, list(spans))
+            if undo:  # its answer holds every tab this batch wrote, for the plan made again
+                self._undo(undo, sorted({*spans, *(tab for tab, _, _ in cells)}))
             raise WorkbookChanged(f"Someone changed spreadsheet {self.label} (at {moved}) while sheets-sync wrote it; "
                                   "its cells are planned again on what it holds now.", written=True)
 

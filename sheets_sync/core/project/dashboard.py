@@ -140,7 +140,7 @@ def build_dashboard(figures: Mapping[GroupKey, Mapping[date, WeekFigures]], titl
                 summed.delivered += figure.delivered
                 summed.gross_revenue += figure.gross_revenue
                 summed.refunded_leads += figure.refunded_leads
-                summed.refunds += figure.refunds
+                summed.refunds += figure.refunds + figure.refunds_after_close
         totals.append((titles[key], total))
     totals.append(("All groups", every))
     tables = (

@@ -10,7 +10,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from sheets_sync.core.cells import (
@@ -53,7 +53,7 @@ METRICS: tuple[Metric, ...] = (
     Metric("Refunded leads", ENGINE, "refunded_leads", COUNT),
     Metric("Refunds", ENGINE, "refunds", MONEY),
     Metric("Net leads", FORMULA, "{Leads delivered}-{Refunded leads}", COUNT),
-    Metric("Net revenue", FORMULA, "{Gross revenue}-{Refunds}", MONEY),
+    Metric("Net revenue", FORMULA, "{Gross revenue}-{Refunds}-{Refunds after close}", MONEY),
     Metric("Refund rate", FORMULA, 'IF({Leads delivered}=0,"",{Refunded leads}/{Leads delivered})', PERCENT),
     Metric("Ad spend", INPUT, "", MONEY),
     Metric("Impressions", INPUT, "", COUNT),
@@ -64,6 +64,7 @@ METRICS: tuple[Metric, ...] = (
     Metric("Margin", FORMULA, 'IF({Net revenue}=0,"",{Gross profit}/{Net revenue})', PERCENT),
     Metric("Refunds reported (cash view)", ENGINE, "refunds_cash_view", MONEY),
     Metric("Replaced leads", ENGINE, "replaced_leads", COUNT),
+    Metric("Refunds after close", ENGINE, "refunds_after_close", MONEY),
 )
 HEADER_LABEL = "Metric"
 LABEL_WIDTH, WEEK_WIDTH = 30, 12
@@ -88,6 +89,7 @@ class WeekFigures:
     refunds: Decimal = ZERO
     refunds_cash_view: Decimal = ZERO
     replaced_leads: int = 0
+    refunds_after_close: Decimal = ZERO
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +106,8 @@ class Refund:
     credit_type: str = "wallet"
     """``wallet`` and ``invoice`` credits are money; a ``replacement`` is a lead, counted in
     ``Refunded leads`` and ``Replaced leads`` but in neither money row."""
+    booked_at: datetime | None = None
+    """The moment it was booked: after its week's close it is a refund after close."""
 
 
 GroupKey = tuple[str, ...]
