@@ -12,7 +12,7 @@ import pytest
 from conftest import Workspace
 from openpyxl import load_workbook
 from sync_state import run_cli
-from test_returns_engine import ledger_rows, money
+from test_returns_engine import money
 
 from sheets_sync.core.project.layout import is_old_tab, layout_line, old_title
 

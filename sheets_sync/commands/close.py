@@ -12,7 +12,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sheets_sync.config import Config, ConfigError
-from sheets_sync.core.closing import ClosedPeriod, to_close
+from sheets_sync.core.closing import to_close
 from sheets_sync.core.money import ZERO
 from sheets_sync.leadlog.sources import workspace_lead_log
 from sheets_sync.run.figures import tracking_figures
@@ -45,7 +45,7 @@ def close_through(config: Config, through: date, *, now: datetime | None = None)
         closes = ledger.closes()
         worked_out = tracking_figures(config, leads, ledger.entries(), closes)
         frozen = to_close(worked_out.figures, through, closes, worked_out.layout)
-        ledger.record_close(ClosedPeriod(through, moment, worked_out.layout, frozen))
+        ledger.record_close(through, moment, worked_out.layout, frozen)
     figures = [figure for weeks in frozen.values() for figure in weeks.values()]
     return CloseReport(through, sorted({week for weeks in frozen.values() for week in weeks}), len(frozen),
                        sum(figure.delivered for figure in figures), sum((f.gross_revenue for f in figures), ZERO),

@@ -259,7 +259,7 @@ def placements(entries: Sequence[LedgerEntry], zone: ZoneInfo) -> list[Refund]:
         refunded = _refunded(entry, by_seq)
         if entry.credit or refunded:
             found.append(Refund(sale_of(entry, zone), entry.credit, local_date(entry.decided_at, zone), refunded,
-                                entry.credit_type, entry.decided_at))
+                                entry.credit_type, entry.seq))
     return found
 
 

@@ -37,6 +37,9 @@ class ClosedPeriod:
     through: date
     """Weeks ending on or before it are closed."""
     closed_at: datetime
+    last_seq: int
+    """The ledger's newest entry when it closed: every entry after it is booked after the close
+    (ledger order, not clock time: two things can happen in the same second)."""
     layout: str
     figures: Mapping[GroupKey, Mapping[date, WeekFigures]]
     """The weeks this close froze (those an earlier close froze are not repeated)."""
@@ -45,7 +48,7 @@ class ClosedPeriod:
 def frozen_weeks(periods: Sequence[ClosedPeriod], layout: str) -> dict[tuple[GroupKey, date], WeekFigures]:
     """Every frozen (group, week) of ``layout``, as the close that first froze it saw it."""
     frozen: dict[tuple[GroupKey, date], WeekFigures] = {}
-    for period in sorted(periods, key=lambda period: period.closed_at):
+    for period in sorted(periods, key=lambda period: period.last_seq):
         if period.layout == layout:
             for key, weeks in period.figures.items():
                 for week, figure in weeks.items():
@@ -79,8 +82,8 @@ def apply_closes(figures: Figures, refunds: Sequence[Refund], periods: Sequence[
     on_time = []
     for refund in refunds:
         week = week_ending(refund.lead.delivered_on, week_end_weekday)
-        closed_at = next((period.closed_at for period in closes if week <= period.through), None)
-        if closed_at is None or refund.booked_at <= closed_at:
+        last_seq = next((period.last_seq for period in closes if week <= period.through), None)
+        if last_seq is None or refund.seq <= last_seq:
             on_time.append(refund)
             continue
         key = group_key(refund.lead, group_by)

@@ -21,7 +21,7 @@ ledger is the commit point, and sheets are projections that later runs can alway
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 from sheets_sync import faults
 from sheets_sync.core.closing import ClosedPeriod, decode_figures, encode_figures
 from sheets_sync.core.model import Lead, LedgerEntry, NewEntry
+from sheets_sync.core.project.tracking import GroupKey, WeekFigures
 from sheets_sync.core.weeks import Calendar
 
 SCHEMA_VERSION = 3
@@ -83,6 +84,7 @@ _CLOSES = """
 CREATE TABLE closes (
     through     TEXT NOT NULL,
     closed_at   TEXT NOT NULL,
+    last_seq    INTEGER NOT NULL,
     layout      TEXT NOT NULL,
     figures     TEXT NOT NULL
 );
@@ -227,23 +229,25 @@ class Ledger:
         return {run_id: ZoneInfo(zone) for run_id, zone in self._db.execute("SELECT run_id, timezone FROM runs")}
 
     def closes(self) -> list[ClosedPeriod]:
-        return [ClosedPeriod(date.fromisoformat(through), datetime.fromisoformat(closed_at), layout,
+        return [ClosedPeriod(date.fromisoformat(through), datetime.fromisoformat(closed_at), last_seq, layout,
                              decode_figures(figures))
-                for through, closed_at, layout, figures in self._db.execute(
-                    "SELECT through, closed_at, layout, figures FROM closes ORDER BY rowid")]
+                for through, closed_at, last_seq, layout, figures in self._db.execute(
+                    "SELECT through, closed_at, last_seq, layout, figures FROM closes ORDER BY rowid")]
 
-    def record_close(self, period: ClosedPeriod) -> None:
-        """Record a close in one transaction; one through an earlier date than a close before
-        it is refused (:class:`LedgerError`)."""
+    def record_close(self, through: date, closed_at: datetime, layout: str,
+                     figures: Mapping[GroupKey, Mapping[date, WeekFigures]]) -> None:
+        """Record a close in one transaction, after the ledger's newest entry (its ``last_seq``
+        is the ledger's); one through an earlier date than a close before it is refused
+        (:class:`LedgerError`)."""
         try:
             self._db.execute("BEGIN IMMEDIATE")
             latest = self._db.execute("SELECT MAX(through) FROM closes").fetchone()[0]
-            if latest is not None and period.through.isoformat() < latest:
+            if latest is not None and through.isoformat() < latest:
                 raise LedgerError(f"The weeks through {latest} are closed already; a close cannot go back to "
-                                  f"{period.through.isoformat()}.")
-            self._db.execute("INSERT INTO closes VALUES (?, ?, ?, ?)", (
-                period.through.isoformat(), period.closed_at.isoformat(), period.layout,
-                encode_figures(period.figures)))
+                                  f"{through.isoformat()}.")
+            newest = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM entries").fetchone()[0]
+            self._db.execute("INSERT INTO closes VALUES (?, ?, ?, ?, ?)", (
+                through.isoformat(), closed_at.isoformat(), newest, layout, encode_figures(figures)))
             faults.checkpoint("ledger.before_commit")
             self._db.execute("COMMIT")
         except BaseException as error:

@@ -10,7 +10,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 
 from sheets_sync.core.cells import (
@@ -106,8 +106,8 @@ class Refund:
     credit_type: str = "wallet"
     """``wallet`` and ``invoice`` credits are money; a ``replacement`` is a lead, counted in
     ``Refunded leads`` and ``Replaced leads`` but in neither money row."""
-    booked_at: datetime | None = None
-    """The moment it was booked: after its week's close it is a refund after close."""
+    seq: int = 0
+    """Its ledger entry's number: an entry after its week's close is a refund after close."""
 
 
 GroupKey = tuple[str, ...]
