@@ -2,14 +2,15 @@
 deleted, re-added, re-exported with IDs in another form, delivery dates, groups, prices and
 clients corrected, review approvals, reversals and answers to corrected prices, undo,
 ``week_ends_on``, ``timezone`` and ``group_by`` changes (the tracking workbook laid out
-again in place) -- and after every run:
+again in place), closes of past weeks -- and after every run:
 
 * the credits of every sale stay within [0, its price] wherever money moves;
 * no sale has two live decisions;
 * every week's ``Refunds``, ``Refunded leads`` and ``Replaced leads`` of the current layout's tabs equal the
   oracle's placement of the ledger's entries (by each entry's own sale facts, in the
-  timezone of the day), and the cash view the signed credits by booking week; tabs of an
-  old layout are left as they were;
+  timezone of the day), and the cash view the signed credits by booking week; money booked
+  after its week's close is in ``Refunds after close`` instead (and in the cash view); tabs
+  of an old layout are left as they were;
 * a re-run writes nothing and decides nothing.
 
 The oracle reads the ledger straight from SQLite and places entries with its own week
@@ -20,8 +21,10 @@ arithmetic; it shares no code with the engine. The workbooks are in memory
 from __future__ import annotations
 
 import csv
+import sqlite3
 import tempfile
 from collections import Counter, defaultdict
+from contextlib import closing
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -34,8 +37,10 @@ from test_returns_engine import ledger_rows
 
 from sheets_sync import load_config, run_sync
 from sheets_sync.backends.memory import MemoryWorkbook, memory_opener
+from sheets_sync.commands.close import close_through
 from sheets_sync.commands.undo import UndoError, undo_run
 from sheets_sync.core.cells import cell_as_date
+from sheets_sync.store.ledger_sqlite import LedgerError
 
 ZONES = ("America/New_York", "America/Los_Angeles")
 START = datetime(2024, 3, 4, 9, 0)  # a Monday; the history crosses the March DST change
@@ -65,6 +70,7 @@ change = st.one_of(
     st.tuples(st.just("refile"), st.integers(0, 11)),
     st.tuples(st.just("zone"), st.sampled_from(ZONES)),
     st.tuples(st.just("group_by"), st.booleans()),
+    st.tuples(st.just("close"), st.integers(0, 2)),
 )
 round_strategy = st.tuples(st.lists(paste, max_size=3), st.integers(1, 72), st.lists(change, max_size=2))
 """One round of a history: the clients paste, a run, then the operator changes something."""
@@ -151,6 +157,15 @@ class History:
             self.zone = args[0]
         elif kind == "group_by":
             self.by_country = args[0]
+        elif kind == "close":  # the weeks up to one, two or three weeks ago
+            day = self.now.date()
+            through = day + timedelta(days=(WEEKDAYS.index(self.week_ends_on) - day.weekday()) % 7 - 7 * (1 + args[0]))
+            try:
+                close_through(load_config(self.root / "config.yaml"), through,
+                              now=self.now.replace(tzinfo=ZoneInfo(self.zone)))
+                event("a period was closed")
+            except LedgerError:
+                pass  # earlier than a close before it: refused
         self.write()
 
     def tracking(self) -> MemoryWorkbook:
@@ -186,12 +201,19 @@ class History:
         refunded: Counter = Counter()
         replaced: Counter = Counter()
         cash: dict[tuple[str, date], Decimal] = defaultdict(Decimal)
+        after_close: dict[tuple[str, date], Decimal] = defaultdict(Decimal)
         for entry in entries:
             if not entry["credit_cents"]:
                 continue
             tab = f"{entry['vertical']} US" if self.by_country else entry["vertical"]
             credit = Decimal(entry["credit_cents"]).scaleb(-2)
             lead_week = _week(entry["delivered_at"], weekday, self.zone)
+            closed_with = next((last for through, last in self.closes() if lead_week <= through), None)
+            if closed_with is not None and entry["seq"] > closed_with:  # booked after its week closed
+                if entry["credit_type"] != "replacement":
+                    after_close[(tab, lead_week)] += credit
+                    cash[(tab, _week(entry["decided_at"], weekday, self.zone))] += credit
+                continue
             leads = 0 if entry["rule"] == "operator_price_review" else 1 if credit > 0 else -1  # money, not leads
             refunded[(tab, lead_week)] += leads
             if entry["credit_type"] == "replacement":
@@ -206,7 +228,7 @@ class History:
             assert sum((Decimal(str(row[4])) for row in tab[1:] if row[3:4] == ["total"]), Decimal(0)) == money
         shown = self.tracking_figures()
         for label, expected in (("Refunds", refunds), ("Refunded leads", refunded), ("Replaced leads", replaced),
-                                ("Refunds reported (cash view)", cash)):
+                                ("Refunds reported (cash view)", cash), ("Refunds after close", after_close)):
             for (tab, week), value in expected.items():
                 assert Decimal(str(shown[tab][label].get(week, 0))) == value, (label, tab, week, entries)
             for tab, rows in shown.items():
@@ -221,6 +243,14 @@ class History:
             weeks = [cell_as_date(cell) for cell in grid[0][1:]]
             figures[title] = {row[0]: dict(zip(weeks, row[1:])) for row in grid[1:] if row and row[0]}
         return figures
+
+    def closes(self) -> list[tuple[date, int]]:
+        """(through, the newest entry then) of every close, by date."""
+        if not (self.root / "ledger.sqlite").exists():
+            return []
+        with closing(sqlite3.connect(self.root / "ledger.sqlite")) as db:
+            return [(date.fromisoformat(through), last) for through, last in
+                    db.execute("SELECT through, last_seq FROM closes ORDER BY through")]
 
     def ledger(self) -> list[dict]:
         return ledger_rows(self) if (self.root / "ledger.sqlite").exists() else []

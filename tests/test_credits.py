@@ -7,8 +7,9 @@ from __future__ import annotations
 import csv
 import signal
 import subprocess
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import Workspace, read_xlsx, write_xlsx
@@ -19,7 +20,9 @@ from test_returns_engine import edit_cells, money
 from test_review import decide_on_review, review_tab
 from typer.testing import CliRunner
 
+from sheets_sync import load_config
 from sheets_sync.cli import app
+from sheets_sync.commands.close import close_through
 
 runner = CliRunner()
 
@@ -194,3 +197,27 @@ def test_a_statement_killed_half_way_leaves_whole_files_and_the_next_finishes(mi
     assert finished.returncode == 0, finished.stderr
     assert sorted(path.name for path in (mixed.root / "statements").iterdir()) == \
         ["Acme 2024-02.csv", "Zenith 2024-02.csv"]
+
+
+def dashboard_table(ws: Workspace, title_start: str) -> list[list]:
+    rows = read_xlsx(ws.root / "tracking.xlsx", "Dashboard")
+    start = next(number for number, row in enumerate(rows) if str(row[0] or "").startswith(title_start))
+    table = []
+    for row in rows[start + 2:]:
+        if row[0] is None:
+            break
+        table.append(list(row[:5]))
+    return table
+
+
+def test_the_dashboard_shows_this_months_credits_by_type_and_invoice_credits_waiting(mixed: Workspace) -> None:
+    mixed.lead("N1", "2024-02-14 12:00", "Nova", "50.00")
+    mixed.client("Nova", [["N1", "wrong number"]], policy={"credit": "invoice"})
+    mixed.write()
+    mixed.run(as_of="2024-02-20T11:00")
+    assert dashboard_table(mixed, "Credits in February 2024") == [
+        ["Acme", 25, 0, 0, 0], ["Nova", 0, 50, 0, 50], ["Zenith", 0, 0, 1, 0]]
+    close_through(load_config(mixed.config_path), date(2024, 2, 18),
+                  now=datetime(2024, 2, 20, 12, tzinfo=ZoneInfo("America/New_York")))
+    mixed.run(as_of="2024-02-20T13:00")
+    assert dashboard_table(mixed, "Credits in February 2024")[1] == ["Nova", 0, 50, 0, 0]  # on the closed invoice

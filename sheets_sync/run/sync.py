@@ -411,7 +411,8 @@ class Sync:
         worked_out = tracking_figures(config, leads, state.entries, self.closes)
         figures, refunds = worked_out.figures, worked_out.refunds
         restated = restatement_notes(worked_out.on_time, config.tracking.group_by, config.week_end_weekday)
-        dashboard = build_dashboard(figures, titles, leads.summary(config.client_names), refunds, state.entries, config)
+        dashboard = build_dashboard(figures, titles, leads.summary(config.client_names), refunds, state.entries, config,
+                                    max((period.last_seq for period in self.closes), default=0))
         writes: list[CellWrite] = []
         new_tabs: list = []
         moved = relayout(grids, shown_layout(grids.get(DASHBOARD_TAB)), dashboard.layout, config.week_end_weekday)

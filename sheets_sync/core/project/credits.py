@@ -26,8 +26,8 @@ from sheets_sync.core.weeks import local_date
 CREDITS_TAB = "Credits"
 CREDITS_COLUMNS = ("Date", "Lead ID", "Delivered", "Type", "Amount", "Why")
 CREDITS_FORMATS = {1: DATE, 3: DATE, 5: MONEY}
-TOTAL_FILL = "EDEDED"
-CREDITS_TAB_SPEC = TabSpec(CREDITS_TAB, column_widths=((1, 12), (2, 18), (3, 12), (4, 13), (5, 12), (6, 44)),
+TOTAL_FILL, HEADER_FILL = "EDEDED", "D9E1F2"
+CREDITS_TAB_SPEC = TabSpec(CREDITS_TAB, column_widths=((1, 12), (2, 14), (3, 12), (4, 12), (5, 12), (6, 30)),
                            read_only_columns=tuple(range(1, len(CREDITS_COLUMNS) + 1)))
 """Engine-owned and read-only like the engine columns of a returns tab."""
 
@@ -121,4 +121,5 @@ def plan_credits_tab(grid: Grid | None, lines: Sequence[CreditLine]) -> list[Cel
                 wanted[(number, column)] = None
     writes = diff_cells(CREDITS_TAB, current, wanted, CREDITS_FORMATS)
     return [CellWrite(write.tab, write.row, write.col, write.value, write.number_format,
-                      fill=TOTAL_FILL if write.row in fills else "" if write.row > 1 else None) for write in writes]
+                      fill=TOTAL_FILL if write.row in fills else HEADER_FILL if write.row == 1 else "")
+            for write in writes]

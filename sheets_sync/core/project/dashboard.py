@@ -112,9 +112,10 @@ class LeadSummary:
 
 def build_dashboard(figures: Mapping[GroupKey, Mapping[date, WeekFigures]], titles: Mapping[GroupKey, str],
                     summary: LeadSummary, refunds: Sequence[Refund], entries: Sequence[LedgerEntry],
-                    config: Config) -> Dashboard:
+                    config: Config, invoiced_through_seq: int = 0) -> Dashboard:
     """Every number of the Dashboard tab. ``figures`` are the tracking tabs' weekly figures,
-    ``titles`` their tab titles.
+    ``titles`` their tab titles; entries after ``invoiced_through_seq`` (the ledger's newest
+    entry at the last close) are credits not yet on an invoice.
 
     It is drawn as of the latest day the data speaks of (a delivery or a decision, in
     workspace time), not as of the run, so that a run with nothing new writes nothing,
@@ -153,6 +154,7 @@ def build_dashboard(figures: Mapping[GroupKey, Mapping[date, WeekFigures]], titl
         _cap_table(summary, refunds, config, today),
         _reason_table(entries, config),
         _source_table(summary, refunds),
+        _credits_table(entries, config, today, invoiced_through_seq),
     )
     layout = layout_line(config.week_end_weekday, config.timezone, config.tracking.group_by)
     return Dashboard(tuple(weeks), tuple(titles[key] for key in groups), rates, tables, layout)
@@ -225,6 +227,33 @@ def _source_table(summary: LeadSummary, refunds: Sequence[Refund]) -> Table:
                  for source, count in sorted(delivered.items(), key=lambda item: (-returned[item[0]], item[0])))
     return Table("Returns by source (supplier)", ("Source", "Leads", "Approved returns", "Refunds", "Return rate"),
                  (None, COUNT, COUNT, MONEY, PERCENT), rows)
+
+
+def _credits_table(entries: Sequence[LedgerEntry], config: Config, today: date | None, invoiced_through_seq: int
+                   ) -> Table:
+    """Per client: this month's credits by type (wallet and invoice money, replacement leads),
+    and the invoice credits booked since the last close: those its next invoice must carry."""
+    names = config.client_names
+    month = today.replace(day=1) if today is not None else None
+    money: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
+    replaced: Counter = Counter()
+    waiting: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for entry in entries:
+        client = names.get(entry.client.casefold(), entry.client)
+        if entry.credit and entry.credit_type == "invoice" and entry.seq > invoiced_through_seq:
+            waiting[client] += entry.credit
+        if not entry.credit or month is None or local_date(entry.decided_at, config.zone).replace(day=1) != month:
+            continue
+        if entry.credit_type == "replacement":
+            replaced[client] += 1 if entry.credit > 0 else -1
+        else:
+            money[(client, entry.credit_type)] += entry.credit
+    clients = sorted({client for client, _ in money} | set(replaced) | {c for c, amount in waiting.items() if amount})
+    rows = tuple((client, money[(client, "wallet")], money[(client, "invoice")], replaced[client], waiting[client])
+                 for client in clients)
+    title = f"Credits in {month:%B %Y} by client and type" if month else "Credits by client and type"
+    return Table(title, ("Client", "Wallet", "Invoice", "Replaced leads", "Invoice credits waiting"),
+                 (None, MONEY, MONEY, COUNT, MONEY), rows)
 
 
 def dashboard_cells(dashboard: Dashboard) -> dict[tuple[int, int], tuple[CellValue, str | None, str]]:

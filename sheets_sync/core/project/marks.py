@@ -22,9 +22,11 @@ from sheets_sync.core.weeks import week_ending
 
 ACCRUAL_LABELS = ("Refunded leads", "Refunds")
 CASH_LABEL = "Refunds reported (cash view)"
+AFTER_CLOSE_LABEL = "Refunds after close"
 ACCRUAL_FILL = "DDEBF7"  # light blue: refunds by the week the lead was delivered
 CASH_FILL = "FCE4D6"  # light orange: refunds by the week they were approved
 RESTATED_FILL = "FFD966"  # gold: this week was restated after it ended
+AFTER_CLOSE_FILL = "E4DFEC"  # light purple: money booked after the week was closed
 LABEL_NOTES = {
     "Refunded leads": "Accrual: approved returns of the leads delivered in this week, whenever they were "
                       "approved. A gold cell was restated after its week ended; its note says when and by how much.",
@@ -32,7 +34,13 @@ LABEL_NOTES = {
                "approved. A gold cell was restated after its week ended; its note says when and by how much.",
     CASH_LABEL: "Cash view: credits approved during this week, whatever week their lead came from. "
                 "Compare with Refunds (accrual) above.",
+    "Replaced leads": "Accrual: approved returns of the leads delivered in this week credited by a replacement "
+                      "lead (counted in Refunded leads, not in the money rows).",
+    AFTER_CLOSE_LABEL: "Money booked for this week's leads after the week was closed (sheets-sync close): the "
+                       "closed rows stay as they were reported; Net revenue counts this row.",
 }
+ROW_FILLS = {CASH_LABEL: CASH_FILL, "Replaced leads": ACCRUAL_FILL, AFTER_CLOSE_LABEL: AFTER_CLOSE_FILL}
+"""Rows coloured whole (label and week cells), without restatement notes on their weeks."""
 
 
 def restatement_notes(refunds: Iterable[Refund], group_by: Sequence[str],
@@ -68,19 +76,19 @@ def mark_tracking_writes(writes: Sequence[CellWrite], grid: Grid, notes: dict[da
         elif write.row == 1:
             week_of_column[write.col] = cell_as_date(write.value)
     accrual = {_key(label) for label in ACCRUAL_LABELS}
+    whole_rows = {_key(label): fill for label, fill in ROW_FILLS.items()}
     marked = []
     for write in writes:
         label = label_of_row.get(write.row, "") if write.row > 1 else ""
-        if write.col == 1 and label in accrual | {_key(CASH_LABEL)}:
+        if write.col == 1 and (label in accrual or label in whole_rows):
             original = next(name for name in LABEL_NOTES if _key(name) == label)
-            write = replace(write, fill=CASH_FILL if label == _key(CASH_LABEL) else ACCRUAL_FILL,
-                            note=LABEL_NOTES[original])
+            write = replace(write, fill=whole_rows.get(label, ACCRUAL_FILL), note=LABEL_NOTES[original])
         elif write.col > 1 and label in accrual:
             week = week_of_column.get(write.col)
             note = notes.get(week, "") if week is not None and week < cash_week else ""
             write = replace(write, fill=RESTATED_FILL if note else ACCRUAL_FILL, note=note)
-        elif write.col > 1 and label == _key(CASH_LABEL):
-            write = replace(write, fill=CASH_FILL)
+        elif write.col > 1 and label in whole_rows:
+            write = replace(write, fill=whole_rows[label])
         marked.append(write)
     return marked
 
