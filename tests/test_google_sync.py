@@ -7,12 +7,14 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
 
 from sheets_sync import load_config, run_sync
 from sheets_sync.backends.google.endpoint import API_URL_ENV
+from sheets_sync.commands.close import close_through
 from sheets_sync.core.cells import cell_as_date
 from sheets_sync.testing import FakeSheetsServer
 
@@ -265,3 +267,18 @@ def test_each_google_client_spreadsheet_gets_its_own_read_only_credits_tab(googl
     assert [line["Lead ID"] for line in google.table(google.zenith, "Credits")] == ["000202", ""]
     assert google.server.sheet_resource(google.acme, "Credits")["protectedRanges"]
     assert google.run("2024-03-03T11:00").changes == []
+
+
+def test_a_closed_week_on_google_keeps_its_figures_and_shows_late_money_after_close(google: GoogleWorkspace) -> None:
+    google.run("2024-03-03T10:00")
+    before = tracking_rows(google, "Solar US")
+    close_through(load_config(google.root / "config.yaml"), date(2024, 3, 2),
+                  now=datetime(2024, 3, 4, 9, tzinfo=ZoneInfo("America/New_York")))
+    google.server.edit(google.zenith, "Returns!A3:C3", [["", "disconnected", "000201"]])  # Zenith's late return
+    report = google.run("2024-03-04T10:00")
+    assert [(entry.lead_id, entry.status) for entry in report.new_entries] == [("000201", "Approved")]
+    home = tracking_rows(google, "Home-Garden UK")
+    assert home["Refunds after close"][date(2024, 2, 24)] == 12.35
+    assert home["Refunds reported (cash view)"][MAR9] == 12.35 + 12.35
+    assert tracking_rows(google, "Solar US")["Refunds"] == before["Refunds"]
+    assert google.run("2024-03-04T11:00").changes == []
