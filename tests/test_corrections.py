@@ -143,3 +143,15 @@ def test_a_sale_re_filed_in_a_re_export_is_found_by_the_pasted_id_rules_and_cred
     assert not any("no longer in the lead log" in str(problem) for problem in report.problems)
     assert credited.run(as_of="2024-02-21T11:00").new_entries == []
     assert sum(entry["credit_cents"] for entry in ledger_rows(credited)) == 2500
+
+
+def test_a_re_filed_sale_at_another_price_asks_about_the_price_in_the_same_run(credited: Workspace) -> None:
+    credited.client("Zenith", [])
+    credited.write()
+    rewrite_log(credited, [[*row[:2], "Zenith", *row[3:5], Decimal("32.00"), *row[6:]] if row[0] == "000001" else row
+                           for row in credited.leads])
+    report = credited.run(as_of="2024-02-21T10:00")
+    assert [(entry.client, entry.status, entry.credit) for entry in report.new_entries] == [
+        ("Acme", "Unknown lead ID", Decimal("-25.00")), ("Zenith", "Approved", Decimal("25.00")),
+        ("Zenith", "Needs review", Decimal("0"))]
+    assert credited.run(as_of="2024-02-21T11:00").new_entries == []

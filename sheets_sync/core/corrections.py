@@ -132,6 +132,7 @@ def _refiled(state: LedgerState, sale: Sale, approval: LedgerEntry, read_in: Zon
             detail=f"{state.granted_by(sale).detail} Moved from client {client} on {booking.day}: the lead log "
                    f"re-filed this lead under {other}.",
             lead_week=booking.week(facts["delivered_at"]), refers_to=approval.seq, **facts)
+        yield from _price_item(state, (other, lead_id), lead, booking)  # its log price may differ
         return
 
 
