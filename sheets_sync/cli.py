@@ -29,6 +29,22 @@ out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from importlib.metadata import version
+
+        out.print(f"sheets-sync {version('sheets-sync')}", markup=False)
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _options(
+    show_version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                               help="Print the version and exit.")] = False,
+) -> None:
+    """Decide lead returns by policy, keep a ledger, restate the weeks the leads came from."""
+
+
 def _fail(message: str, code: int) -> typer.Exit:
     err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     return typer.Exit(code)

@@ -157,8 +157,8 @@ def test_a_ledger_written_by_the_previous_release_is_upgraded_in_place(tmp_path:
     report = run_sync(load_config(workspace / "config.yaml"), as_of=None)
     assert report.exit_code == 0 and report.new_entries == []
     assert {write.tab for _, write in report.changes} - {"Auto Insurance US", "Solar UK"} == {"Dashboard", "Credits"}
-    assert [write.value for _, write in report.changes if write.tab == "Dashboard"] == \
-        ["Weeks end on Sundays (America/New_York); one tab per vertical and country"]  # the layout line
+    assert "Weeks end on Sundays (America/New_York); one tab per vertical and country" in \
+        [write.value for _, write in report.changes if write.tab == "Dashboard"]  # the layout line, and new tables
     after = {(name, tab): read_xlsx(workspace / name, tab) for name, tab in before}
     for (name, tab), grid in before.items():  # what was there stays: the rows of this release are added below
         kept = [row for row in after[(name, tab)][: len(grid)] if row[0] != "Net revenue"]

@@ -76,3 +76,10 @@ def test_plain_run_prints_one_line_and_dry_run_lists_changes(workspace: Workspac
     assert not (workspace.root / "ledger.sqlite").exists() and not (workspace.root / "tracking.xlsx").exists()
     real = subprocess.run(command, capture_output=True, text=True)
     assert real.returncode == 0 and real.stdout.count("\n") == 1 and "1 Approved" in real.stdout
+
+
+def test_version_prints_the_installed_version() -> None:
+    from importlib.metadata import version
+
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output == f"sheets-sync {version('sheets-sync')}\n"
