@@ -255,7 +255,8 @@ def explain(directory: Path, report: SyncReport) -> str:
         "rate by week per group and lists totals, clients near their cap, top reasons and returns by source.",
         f"  {directory / 'returns'}/*.xlsx  the clients' returns tabs, with Status, Detail, Credit, "
         "Week restated and First seen filled in beside what they pasted (the grey columns are read-only; the "
-        "client's return policy is the note on the Lead ID header).",
+        "client's return policy is the note on the Lead ID header); each client credited has a read-only "
+        "'Credits' tab, every credit with a total per month (sheets-sync statement writes it as CSV).",
         f"  {directory / 'audit.csv'}  one row per decision; {directory / 'ledger.sqlite'} the ledger itself.",
         f"Run it again: sheets-sync run --config {directory / 'config.yaml'}  (a second run changes nothing).",
         f"See what needs a look: sheets-sync report --config {directory / 'config.yaml'}  (one group went bad "
