@@ -96,6 +96,7 @@ def print_report(report: SyncReport, console: Console, *, verbose: bool) -> None
     table.add_row("credits approved", str(report.credits))
     table.add_row("cells to change" if report.dry_run else "cells written", str(len(report.changes)))
     table.add_row("audit rows added", str(report.audit_rows_added))
+    table.add_row("waiting for review (Review tab)", str(report.waiting_for_review))
     console.print(table)
     for problem in report.problems[:20]:
         console.print(f"[yellow]note:[/] {escape(str(problem))}", soft_wrap=True)
@@ -110,7 +111,7 @@ def one_line(report: SyncReport) -> str:
     return (f"sheets-sync {'dry run' if report.dry_run else 'run'} {report.run_id}: {report.leads_read} leads, "
             f"{decisions or 'no new decisions'}, credits {report.credits}, "
             f"{len(report.changes)} cells {'to change' if report.dry_run else 'written'}, "
-            f"{len(report.failures)} failed sources"
+            f"{report.waiting_for_review} waiting for review, {len(report.failures)} failed sources"
             + "".join(f"; failed: {failure}" for failure in report.failures))
 
 

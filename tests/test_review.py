@@ -289,3 +289,21 @@ def test_deleted_review_rows_come_back_while_the_request_waits(waiting: Workspac
     book.save(waiting.root / "tracking.xlsx")
     waiting.run(as_of="2024-03-04T09:00")
     assert [line["Lead ID"] for line in review_tab(waiting)] == ["A2"]
+
+
+def test_every_run_says_how_many_wait_and_a_word_other_than_approve_or_reject_is_reported(
+        waiting: Workspace) -> None:
+    assert waiting.run(as_of="2024-03-03T11:00").waiting_for_review == 1
+    decide_on_review(waiting, "A2", "yes")
+    report = waiting.run(as_of="2024-03-03T12:00")
+    assert report.new_entries == [] and report.waiting_for_review == 1
+    assert [str(problem) for problem in report.problems] == \
+        ["tracking tab Review row 2: Decision 'yes' is neither Approve nor Reject; the row still waits"]
+    assert report.as_json()["waiting_for_review"] == 1
+    decide_on_review(waiting, "A2", "Approve")
+    assert waiting.run(as_of="2024-03-03T13:00").waiting_for_review == 0
+
+
+def test_the_review_tab_offers_approve_and_reject_in_decision(waiting: Workspace) -> None:
+    validations = load_workbook(waiting.root / "tracking.xlsx")["Review"].data_validations.dataValidation
+    assert any(rule.formula1 == '"Approve,Reject"' and "F2" in str(rule.sqref) for rule in validations)

@@ -30,7 +30,8 @@ from sheets_sync.core.project.table import DATE_TIME, TableLayout, column_format
 REVIEW_TAB = "Review"
 REVIEW_COLUMNS = ("Client", "Lead ID", "Reason", "Requested", "Why", "Decision", "Decided")
 REVIEW_FORMATS = {"Requested": DATE_TIME, "Decided": DATE_TIME}
-REVIEW_TAB_SPEC = TabSpec(REVIEW_TAB, column_widths=((1, 22), (2, 14), (3, 24), (4, 17), (5, 60), (6, 10), (7, 17)))
+REVIEW_TAB_SPEC = TabSpec(REVIEW_TAB, column_widths=((1, 22), (2, 14), (3, 24), (4, 17), (5, 60), (6, 10), (7, 17)),
+                          dropdowns=((6, ("Approve", "Reject")),))
 PRICE_REASON = "Price corrected to "
 
 
@@ -42,6 +43,8 @@ class ReviewRow:
     decision: str
     """``Approve``, ``Reject`` or ``""`` as the operator typed it (normalised)."""
     reason: str = ""
+    typed: str = ""
+    """The ``Decision`` cell as typed: a word other than Approve or Reject is reported."""
 
     @property
     def about_price(self) -> bool:
@@ -61,10 +64,11 @@ def read_review_rows(grid: Grid, layout: TableLayout) -> list[ReviewRow]:
         lead_text = cell_text(grid_cell(grid, number, layout.column_of["Lead ID"]))
         if not client and not lead_text:
             continue
-        decision = cell_text(grid_cell(grid, number, layout.column_of["Decision"])).casefold()
-        word = {"approve": "Approve", "approved": "Approve", "reject": "Reject", "rejected": "Reject"}.get(decision, "")
+        typed = cell_text(grid_cell(grid, number, layout.column_of["Decision"])).strip()
+        word = {"approve": "Approve", "approved": "Approve", "reject": "Reject", "rejected": "Reject"}.get(
+            typed.casefold(), "")
         reason = cell_text(grid_cell(grid, number, layout.column_of["Reason"])).strip()
-        rows.append(ReviewRow(number, client, lead_text, word, reason))
+        rows.append(ReviewRow(number, client, lead_text, word, reason, typed))
     return rows
 
 
@@ -199,6 +203,15 @@ def _goodwill_why(row: ReviewRow, latest: LedgerEntry | None) -> str:
     if row.decision == "Reject":
         return "Nothing to reject: only requests waiting for review can be rejected here."
     return "Type Approve in Decision to grant this return as a goodwill credit."
+
+
+def waiting_count(state: LedgerState) -> int:
+    """How many items wait for the operator: requests sent to review and not settled, and
+    corrected prices not answered."""
+    return sum(1 for entry in state.entries if state.is_live(entry) and (
+        needs_review(entry) and (*state.sale(entry), "review") not in state.by_kind
+        or entry.rule == PRICE_CORRECTED and state.price_item(state.sale(entry)) is entry
+        and state.settlement(entry) is None))
 
 
 def review_lines(state: LedgerState, review: ReviewTab) -> list[tuple[int | None, ReviewLine]]:

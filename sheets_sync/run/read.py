@@ -15,6 +15,7 @@ from sheets_sync.backends.open import Opener, google_opener
 from sheets_sync.config import Config, Location
 from sheets_sync.core.cells import CellWrite, Grid
 from sheets_sync.core.ids import ClientLeadIndex
+from sheets_sync.core.model import Problem
 from sheets_sync.core.project.credits import CREDITS_TAB
 from sheets_sync.core.project.returns import CLIENT_COLUMNS, ENGINE_COLUMNS, PastedRow, read_returns_rows
 from sheets_sync.core.project.table import TabError, TableLayout, with_table
@@ -135,6 +136,10 @@ class Reader:
             self.report.fail(f"tracking tab {REVIEW_TAB}", f"{error}; no review decision was read or written")
             return None
         rows = read_review_rows(grid, layout)
+        self.report.problems.extend(
+            Problem(f"tracking tab {REVIEW_TAB}", f"Decision {row.typed!r} is neither Approve nor Reject; the row "
+                                                  "still waits", row.row)
+            for row in rows if row.typed and not row.decision)
         return ReviewTab(grid, layout, header_writes, rows, [review_key(row, names, indexes) for row in rows])
 
     def reread_tracking(self, tracking: Workbook, tabs: list[str], names: dict[str, str],

@@ -25,6 +25,8 @@ class SyncReport:
     row_statuses: Counter = field(default_factory=Counter)
     changes: list[tuple[str, CellWrite]] = field(default_factory=list)
     audit_rows_added: int = 0
+    waiting_for_review: int = 0
+    """Items on the Review tab that wait for the operator after this run (SPEC §2.4)."""
     written: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     failures: list[Problem] = field(default_factory=list)
@@ -53,6 +55,7 @@ class SyncReport:
             "cells_to_write": len(self.changes),
             "workbooks_written": self.written,
             "audit_rows_added": self.audit_rows_added,
+            "waiting_for_review": self.waiting_for_review,
             "problems": [str(problem) for problem in self.problems],
             "errors": [{"source": failure.source, "message": failure.message} for failure in self.failures],
             "exit_code": self.exit_code,

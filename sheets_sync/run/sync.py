@@ -50,6 +50,7 @@ from sheets_sync.core.review import (
     plan_review_tab,
     review_lines,
     settle_reviews,
+    waiting_count,
 )
 from sheets_sync.leadlog.columns import LeadLog
 from sheets_sync.run.figures import tracking_figures
@@ -205,6 +206,7 @@ class Sync:
         for client, key, seen in new_sightings:
             sightings.setdefault((client, key), seen)
 
+        self.report.waiting_for_review = waiting_count(state)
         faults.checkpoint("decided")
         if not self.report.dry_run and (self.report.new_entries or new_sightings):
             try:
