@@ -16,7 +16,7 @@ import pytest
 from conftest import LEAD_HEADERS, Workspace, read_xlsx, write_xlsx
 from sync_state import cli_env, run_cli, sheets_sync_command
 from test_returns_engine import files_on_disk, ledger_rows, money
-from test_review import decide_on_review
+from test_review import approved_on_review, decide_on_review
 from typer.testing import CliRunner
 
 from sheets_sync import load_config, run_sync
@@ -292,11 +292,7 @@ def test_an_undo_killed_before_its_commit_changes_nothing_and_can_be_run_again(c
 
 def test_a_run_killed_while_recording_a_reversal_is_finished_once_by_the_next(workspace: Workspace) -> None:
     credited = workspace
-    credited.lead("000001", "2024-02-14 10:00", "Acme", "25.00")
-    credited.client("Acme", [["000001", "he hung up"]])  # a request that waits for review
-    credited.run(as_of="2024-02-20T10:00")
-    decide_on_review(credited, "000001", "Approve")
-    credited.run(as_of="2024-02-20T11:00")
+    approved_on_review(credited, "000001")
     decide_on_review(credited, "000001", "Reject")
     killed = run_cli(credited.config_path, "2024-02-21T10:00", kill_at="ledger.before_commit")
     assert killed.returncode == -signal.SIGKILL

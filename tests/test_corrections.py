@@ -13,7 +13,7 @@ import pytest
 from conftest import Workspace
 from test_books import FEB18, FEB25, credited, rewrite_log  # noqa: F401 (the fixture)
 from test_returns_engine import ledger_rows, money
-from test_review import decide_on_review, edit_cells, review_tab
+from test_review import approved_on_review, decide_on_review, edit_cells, review_tab
 
 __all__ = ["credited"]
 
@@ -99,11 +99,7 @@ def test_a_shared_lead_bought_at_another_moment_is_not_taken_for_a_re_filing(cre
 
 
 def test_an_operator_can_reverse_a_reviewed_credit_after_its_date_was_corrected(workspace: Workspace) -> None:
-    workspace.lead("000001", "2024-02-14 10:00", "Acme", "25.00")
-    workspace.client("Acme", [["000001", "he hung up"]])
-    workspace.run(as_of="2024-02-20T10:00")
-    decide_on_review(workspace, "000001", "Approve")
-    workspace.run(as_of="2024-02-20T11:00")
+    approved_on_review(workspace, "000001")
     rewrite_log(workspace, [["000001", "2024-02-19 10:00", *workspace.leads[0][2:]]])
     assert [entry.kind for entry in workspace.run(as_of="2024-02-21T10:00").new_entries] == ["adjustment"] * 2
     decide_on_review(workspace, "000001", "Reject")

@@ -17,7 +17,7 @@ from openpyxl import load_workbook
 from sync_state import cli_env, sheets_sync_command
 from test_books import rewrite_log
 from test_returns_engine import edit_cells, money
-from test_review import decide_on_review, review_tab
+from test_review import approved_on_review, decide_on_review, review_tab
 from typer.testing import CliRunner
 
 from sheets_sync import load_config
@@ -120,11 +120,7 @@ def test_a_credit_stays_on_the_credits_tab_when_the_client_deletes_its_row(mixed
 
 
 def test_reversals_undos_and_price_adjustments_are_listed_signed(workspace: Workspace) -> None:
-    workspace.lead("A1", "2024-02-14 10:00", "Acme", "25.00")
-    workspace.client("Acme", [["A1", "he hung up"]])
-    workspace.run(as_of="2024-02-20T10:00")
-    decide_on_review(workspace, "A1", "Approve")
-    workspace.run(as_of="2024-02-20T11:00")
+    approved_on_review(workspace, "A1")
     rewrite_log(workspace, [["A1", "2024-02-14 10:00", "Acme", "Solar", "US", Decimal("30.00"), Decimal("4"),
                              "Vendor A"]])
     workspace.run(as_of="2024-02-21T10:00")

@@ -29,6 +29,16 @@ def decide_on_review(ws: Workspace, lead_id: str, decision: str) -> None:
     edit_cells(ws.root / "tracking.xlsx", "Review", {f"F{row}": decision})
 
 
+def approved_on_review(ws: Workspace, lead_id: str) -> None:
+    """Acme asked on Feb 20 for ``lead_id`` (25.00, delivered Feb 14) with a reason nobody
+    maps; the operator approved it on the Review tab, and a run booked it."""
+    ws.lead(lead_id, "2024-02-14 10:00", "Acme", "25.00")
+    ws.client("Acme", [[lead_id, "he hung up"]])
+    ws.run(as_of="2024-02-20T10:00")
+    decide_on_review(ws, lead_id, "Approve")
+    ws.run(as_of="2024-02-20T11:00")
+
+
 def type_review_row(ws: Workspace, client: str, lead_id: Any, decision: str) -> None:
     """The operator types a row of their own at the bottom of the Review tab."""
     row = len(read_xlsx(ws.root / "tracking.xlsx", "Review")) + 1
