@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Optional
@@ -13,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from sheets_sync.backends.base import WorkbookError
 from sheets_sync.backends.google.endpoint import sheets_api_root
 from sheets_sync.config import ConfigError, load_config, missing_files
 from sheets_sync.faults import FaultSettingError
@@ -48,6 +51,18 @@ def _options(
 def _fail(message: str, code: int) -> typer.Exit:
     err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     return typer.Exit(code)
+
+
+@contextmanager
+def _exit_codes() -> Iterator[None]:
+    """A library call's errors as SPEC §5 has them: one sentence, exit 2 for a bad config,
+    ledger or usage, exit 1 for a source (a workbook, the workspace lock) that failed."""
+    try:
+        yield
+    except (ConfigError, LedgerError, FaultSettingError) as error:
+        raise _fail(str(error), EXIT_BAD_CONFIG) from None
+    except (WorkbookError, RunLockedError) as error:
+        raise _fail(str(error), EXIT_SOURCE_FAILED) from None
 
 
 def _load(config_path: Path):
@@ -118,20 +133,11 @@ def one_line(report: SyncReport) -> str:
 def execute(config_path: Path, *, dry_run: bool, as_json: bool, as_of: datetime | None) -> SyncReport:
     config = _load(config_path)
     interactive = sys.stdout.isatty() and not as_json
-    try:
+    with _exit_codes():
         if interactive:
             with out.status("Syncing…") as status:
-                report = run_sync(config, as_of=as_of, dry_run=dry_run,
-                                  on_step=lambda step: status.update(f"{step}…"))
-        else:
-            report = run_sync(config, as_of=as_of, dry_run=dry_run)
-    except (LedgerError, ConfigError) as error:
-        raise _fail(str(error), EXIT_BAD_CONFIG) from None
-    except RunLockedError as error:
-        raise _fail(str(error), EXIT_SOURCE_FAILED) from None
-    except FaultSettingError as error:
-        raise _fail(str(error), EXIT_BAD_CONFIG) from None
-    return report
+                return run_sync(config, as_of=as_of, dry_run=dry_run, on_step=lambda step: status.update(f"{step}…"))
+        return run_sync(config, as_of=as_of, dry_run=dry_run)
 
 
 @app.command()
@@ -178,16 +184,11 @@ def report(
     no_files: Annotated[bool, typer.Option("--no-files", help="Do not write the per-source returns files.")] = False,
 ) -> None:
     """List what needs a look (refund rates, sources, caps, reasons); write each source's defect returns."""
-    from sheets_sync.backends.base import WorkbookError
     from sheets_sync.commands.report import SOURCE_FILES_DIR, make_report
 
     loaded = _load(config)
-    try:
+    with _exit_codes():
         result = make_report(loaded, as_of=_parse_as_of(as_of), write_files=not no_files)
-    except LedgerError as error:
-        raise _fail(str(error), EXIT_BAD_CONFIG) from None
-    except WorkbookError as error:
-        raise _fail(str(error), EXIT_SOURCE_FAILED) from None
     if as_json:
         print(json.dumps(result.as_json(), indent=2))
         return
@@ -215,12 +216,8 @@ def undo(
     from sheets_sync.commands.undo import undo_run
 
     loaded = _load(config)
-    try:
+    with _exit_codes():
         result = undo_run(loaded, run_id)
-    except (LedgerError, ConfigError) as error:
-        raise _fail(str(error), EXIT_BAD_CONFIG) from None
-    except RunLockedError as error:
-        raise _fail(str(error), EXIT_SOURCE_FAILED) from None
     out.print(f"Undid run {result.undone_run} as run {result.run_id}: {len(result.entries)} ledger entries voided, "
               f"{result.credits_taken_back:,.2f} of credits taken back. The next run decides its requests again "
               "and updates the sheets.", markup=False, soft_wrap=True)
@@ -232,7 +229,6 @@ def close(
     through: Annotated[str, typer.Option("--through", help="Close the weeks ending on or before this date.")],
 ) -> None:
     """Close a reported period: its weeks' engine rows never change again."""
-    from sheets_sync.backends.base import WorkbookError
     from sheets_sync.commands.close import close_through
 
     loaded = _load(config)
@@ -240,14 +236,8 @@ def close(
         day = datetime.strptime(through.strip(), "%Y-%m-%d").date()
     except ValueError:
         raise _fail(f"--through {through!r} is not a date (use e.g. 2024-02-25).", EXIT_BAD_CONFIG) from None
-    try:
+    with _exit_codes():
         result = close_through(loaded, day)
-    except (ConfigError, LedgerError) as error:
-        raise _fail(str(error), EXIT_BAD_CONFIG) from None
-    except WorkbookError as error:
-        raise _fail(str(error), EXIT_SOURCE_FAILED) from None
-    except RunLockedError as error:
-        raise _fail(str(error), EXIT_SOURCE_FAILED) from None
     if not result.weeks:
         out.print(f"Closed through {day.isoformat()}: no week was left open up to then, so nothing new was frozen.")
         return
@@ -267,11 +257,9 @@ def statement(
     from sheets_sync.commands.statement import month_of, write_statements
 
     loaded = _load(config)
-    try:
+    with _exit_codes():
         first_day = month_of(month, datetime.now(loaded.zone).date())
         written = write_statements(loaded, first_day, client)
-    except (ConfigError, LedgerError) as error:
-        raise _fail(str(error), EXIT_BAD_CONFIG) from None
     table = Table("Client", "Credits", "Money credited", "Replacement leads", "File",
                   title=f"Statements {first_day:%B %Y}")
     for made in written:
