@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -18,6 +18,7 @@ from rich.table import Table
 from sheets_sync.backends.base import WorkbookError
 from sheets_sync.backends.google.endpoint import sheets_api_root
 from sheets_sync.config import ConfigError, load_config, missing_files
+from sheets_sync.core.cells import CellValue, CellWrite, Formula, column_letter
 from sheets_sync.faults import FaultSettingError
 from sheets_sync.run.summary import SyncReport
 from sheets_sync.run.sync import run_sync
@@ -91,21 +92,54 @@ def _parse_as_of(text: str | None) -> datetime | None:
                     EXIT_BAD_CONFIG) from None
 
 
+CELLS_SHOWN_PER_TAB = 12
+
+
+def shown_value(value: CellValue) -> str:
+    """A cell value as a person reads it in a dry run: text quoted, numbers and dates plain."""
+    if value is None:
+        return "(empty)"
+    if isinstance(value, Formula):
+        return str(value)
+    if isinstance(value, str):
+        return f"“{value}”"
+    if isinstance(value, datetime):
+        return f"{value:%Y-%m-%d %H:%M}"
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def print_changes(report: SyncReport, console: Console) -> None:
+    """Each decision, then each tab's cell changes: a few cells shown, the rest counted."""
+    for entry in report.new_entries:
+        # Client text (IDs, reasons) is shown as typed, never read as console markup.
+        console.print(f"  {escape(entry.client)} · lead {escape(entry.lead_id)}: [bold]{entry.status}[/] "
+                      f"— {escape(entry.detail)}", soft_wrap=True)
+    by_tab: dict[tuple[str, str], list[CellWrite]] = {}
+    for label, write in report.changes:
+        by_tab.setdefault((label, write.tab), []).append(write)
+    for (label, tab), writes in by_tab.items():
+        console.print(f"  [bold]{escape(label)} · {escape(tab)}[/]: {len(writes)} cells", soft_wrap=True)
+        for write in writes[:CELLS_SHOWN_PER_TAB]:
+            console.print(f"      {column_letter(write.col)}{write.row} ← {escape(shown_value(write.value))}",
+                          soft_wrap=True)
+        if len(writes) > CELLS_SHOWN_PER_TAB:
+            console.print(f"      … and {len(writes) - CELLS_SHOWN_PER_TAB} more cells")
+
+
 def print_report(report: SyncReport, console: Console, *, verbose: bool) -> None:
     """A person's view of a run: what was decided, what changed, what went wrong."""
     if verbose:
-        for entry in report.new_entries:
-            # Client text (IDs, reasons) is shown as typed, never read as console markup.
-            console.print(f"  {escape(entry.client)} · lead {escape(entry.lead_id)}: [bold]{entry.status}[/] "
-                          f"({entry.rule}) {escape(entry.detail)}", soft_wrap=True)
-        for label, write in report.changes:
-            console.print(f"  {escape(f'{label} · {write.tab}!R{write.row}C{write.col} ← {write.value!r}')}",
-                          soft_wrap=True)
+        print_changes(report, console)
     table = Table(title="Dry run: nothing was written" if report.dry_run else f"Run {report.run_id}",
                   show_header=True)
     table.add_column("what")
     table.add_column("count", justify="right")
     table.add_row("leads in the log", str(report.leads_read))
+    table.add_row("lead log rows left out", str(report.rows_left_out))
     for status, count in sorted(report.as_json()["decisions"].items()):
         table.add_row(f"new decisions: {status}", str(count))
     table.add_row("credits approved", str(report.credits))
@@ -116,18 +150,24 @@ def print_report(report: SyncReport, console: Console, *, verbose: bool) -> None
     for problem in report.problems[:20]:
         console.print(f"[yellow]note:[/] {escape(str(problem))}", soft_wrap=True)
     if len(report.problems) > 20:
-        console.print(f"[yellow]note:[/] … and {len(report.problems) - 20} more row problems (see --json)")
+        console.print(f"[yellow]note:[/] … and {len(report.problems) - 20} more (see --json)")
     for failure in report.failures:
         console.print(f"[bold red]failed:[/] {escape(str(failure))}", soft_wrap=True)
 
 
 def one_line(report: SyncReport) -> str:
+    """The summary a cron log keeps: every count on one line (problems follow on stderr)."""
     decisions = ", ".join(f"{count} {status}" for status, count in sorted(report.as_json()["decisions"].items()))
+    left_out = f" ({report.rows_left_out} lead log rows left out)" if report.rows_left_out else ""
     return (f"sheets-sync {'dry run' if report.dry_run else 'run'} {report.run_id}: {report.leads_read} leads, "
             f"{decisions or 'no new decisions'}, credits {report.credits}, "
             f"{len(report.changes)} cells {'to change' if report.dry_run else 'written'}, "
-            f"{report.waiting_for_review} waiting for review, {len(report.failures)} failed sources"
-            + "".join(f"; failed: {failure}" for failure in report.failures))
+            f"{report.waiting_for_review} waiting for review, {len(report.problems)} problems{left_out}, "
+            f"{len(report.failures)} failed sources")
+
+
+def problem_lines(report: SyncReport) -> list[str]:
+    return [f"problem: {problem}" for problem in report.problems] + [f"failed: {failure}" for failure in report.failures]
 
 
 def execute(config_path: Path, *, dry_run: bool, as_json: bool, as_of: datetime | None) -> SyncReport:
@@ -155,6 +195,8 @@ def run(
         print_report(report, out, verbose=dry_run)
     else:
         print(one_line(report))
+        for line in problem_lines(report):
+            print(line, file=sys.stderr)
     raise typer.Exit(report.exit_code)
 
 
@@ -167,12 +209,14 @@ def check(
 
     loaded = _load(config)
     failures = 0
-    for source, problem in reach_everything(loaded):
-        if problem:
+    for reached in reach_everything(loaded):
+        if reached.problem:
             failures += 1
-            out.print(f"[bold red]✗[/] {escape(source)}: {escape(problem)}", soft_wrap=True)
+            out.print(f"[bold red]✗[/] {escape(reached.source)}: {escape(reached.problem)}", soft_wrap=True)
         else:
-            out.print(f"[green]✓[/] {escape(source)}", soft_wrap=True)
+            out.print(f"[green]✓[/] {escape(reached.source)}", soft_wrap=True)
+        for note in reached.notes:
+            out.print(f"    [yellow]left out:[/] {escape(note)}", soft_wrap=True)
     raise typer.Exit(EXIT_SOURCE_FAILED if failures else EXIT_OK)
 
 

@@ -15,10 +15,11 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sheets_sync.core.reasons import DEFECT_REASONS, REASON_CODES, normalise_alias
 from sheets_sync.core.weeks import Calendar
+from sheets_sync.notify.settings import NotifyConfig
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 LEAD_FIELDS = ("lead_id", "delivered_at", "client", "vertical", "country", "price", "cost", "source", "campaign", "phone", "email")
@@ -75,6 +76,8 @@ class Location(_Frozen):
 class LeadsConfig(Location):
     tab: str | None = "Leads"
     columns: dict[str, str] = Field(default_factory=dict)
+    date_order: Literal["day_first", "month_first"] | None = None
+    """How to read a text date like 12/05/2026 that could be either (leadlog.dates)."""
 
     @field_validator("columns")
     @classmethod
@@ -113,7 +116,19 @@ class GoogleConfig(_Frozen):
     retry_budget_seconds: float = Field(60.0, gt=0)
 
 
-Fraction = Annotated[Decimal, Field(ge=0, le=1)]
+
+
+def _percent_as_fraction(value: Any) -> Any:
+    """``15%`` as an operator writes a rate, read as the fraction 0.15."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            return Decimal(value.strip()[:-1].strip()) / 100
+        except ArithmeticError:
+            return value
+    return value
+
+
+Fraction = Annotated[Decimal, BeforeValidator(_percent_as_fraction), Field(ge=0, le=1)]
 
 
 class PolicyOverrides(_Frozen):
@@ -238,6 +253,7 @@ class Config(_Frozen):
     policy: PolicyOverrides = PolicyOverrides()
     clients: dict[str, ClientConfig] = Field(default_factory=dict)
     alerts: AlertsConfig = AlertsConfig()
+    notify: NotifyConfig | None = None
     base_dir: Path = Path(".")
 
     @field_validator("timezone")

@@ -83,3 +83,46 @@ def test_version_prints_the_installed_version() -> None:
 
     result = CliRunner().invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output == f"sheets-sync {version('sheets-sync')}\n"
+
+
+def test_a_cron_run_prints_one_line_of_counts_then_each_problem_on_stderr(workspace: Workspace) -> None:
+    workspace.lead("1", "2024-02-12 10:00", "Acme")
+    workspace.lead("2", "12/02/2024 10:00", "Acme")  # a date no format reads
+    workspace.lead("3", "2024-02-12 10:00", "Bolt auto")  # the config spells it Bolt Auto
+    workspace.client("Acme", [["1", "wrong number"]])
+    workspace.client("Bolt Auto")
+    workspace.write()
+    result = subprocess.run([sys.executable, "-m", "sheets_sync", "run", "--config", str(workspace.config_path),
+                             "--as-of", "2024-02-13T10:00"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    line, = result.stdout.splitlines()
+    assert ": 2 leads, 1 Approved, credits 10.00, " in line
+    assert "0 waiting for review, 2 problems (1 lead log rows left out), 0 failed sources" in line
+    problems = result.stderr.splitlines()
+    assert len(problems) == 2 and all(problem.startswith("problem: ") for problem in problems)
+    assert any("row 3" in problem and "Delivered At" in problem for problem in problems)
+    assert any("1 lead filed under client 'Bolt auto' are counted as Bolt Auto" in problem for problem in problems)
+
+
+def test_a_dry_run_shows_cells_as_a_person_reads_them(workspace: Workspace) -> None:
+    workspace.lead("1", "2024-02-12 10:00", "Acme", price="65.09")
+    workspace.client("Acme", [["1", "wrong number"]])
+    workspace.write()
+    dry = subprocess.run([sys.executable, "-m", "sheets_sync", "run", "--config", str(workspace.config_path),
+                          "--as-of", "2024-02-13T10:00", "--dry-run"], capture_output=True, text=True)
+    assert dry.returncode == 0, dry.stderr
+    assert "F2 ← 65.09" in dry.stdout and "D2 ← “Approved”" in dry.stdout and "G2 ← 2024-02-18" in dry.stdout
+    assert "Decimal(" not in dry.stdout and "datetime." not in dry.stdout and "R2C" not in dry.stdout
+    assert "… and " in dry.stdout  # the Dashboard's cells are counted, not listed one by one
+    assert len(dry.stdout.splitlines()) < 80
+
+
+def test_check_names_the_lead_rows_it_would_leave_out(workspace: Workspace) -> None:
+    workspace.lead("1", "2024-02-12 10:00", "Acme")
+    workspace.lead("2", "Dec 5 2026 at noon", "Acme")
+    workspace.client("Acme")
+    workspace.write()
+    checked = runner.invoke(app, ["check", "--config", str(workspace.config_path)])
+    assert checked.exit_code == 0, checked.output
+    assert "1 leads, 1 rows left out" in checked.output
+    assert "left out: row 3: Delivered At" in checked.output

@@ -88,3 +88,34 @@ def test_huge_and_non_finite_amounts_are_reported_per_row_not_raised(tmp_path: P
         (7, f"Cost '1e+308' {too_large}; row left out"),
         (8, "Price '-1' is below zero; row left out"),
     ]
+
+
+@pytest.mark.parametrize(("typed", "read"), [
+    ("05.12.2026 10:00", datetime(2026, 12, 5, 10, 0)),
+    ("Dec 5, 2026", datetime(2026, 12, 5)),
+    ("5 December 2026 3:30 PM", datetime(2026, 12, 5, 15, 30)),
+    ("2026/12/05 07:15:30", datetime(2026, 12, 5, 7, 15, 30)),
+    ("25/12/2026", datetime(2026, 12, 25)),
+    ("12/25/2026 08:00", datetime(2026, 12, 25, 8, 0)),
+    ("2026-12-05T10:00", datetime(2026, 12, 5, 10, 0)),
+])
+def test_csv_dates_in_the_forms_people_export_are_read(tmp_path: Path, typed: str, read: datetime) -> None:
+    path = tmp_path / "leads.csv"
+    path.write_text(",".join(LEAD_HEADERS) + f'\nL1,"{typed}",Acme,Solar,US,10,4,A\n', encoding="utf-8")
+    leads, problems = read_lead_log(LeadsConfig(csv=path), ZONE)
+    assert problems == [] and leads[0].delivered_at.replace(tzinfo=None) == read
+
+
+def test_a_date_that_could_be_two_days_is_left_out_saying_both_until_the_order_is_set(tmp_path: Path) -> None:
+    path = tmp_path / "leads.csv"
+    path.write_text(",".join(LEAD_HEADERS) + "\nL1,12/05/2026 10:00,Acme,Solar,US,10,4,A\n"
+                    "L2,31.02.2026,Acme,Solar,US,10,4,A\n", encoding="utf-8")
+    leads, problems = read_lead_log(LeadsConfig(csv=path), ZONE)
+    assert leads == [] and [problem.row for problem in problems] == [2, 3]
+    assert problems[0].message == ("Delivered At '12/05/2026 10:00' could be 12 May or 5 December 2026: set "
+                                   "leads.date_order to day_first or month_first in the config, or write "
+                                   "year-month-day (2026-05-12 or 2026-12-05); row left out")
+    assert problems[1].message.startswith("Delivered At '31.02.2026' is not a date (read: 2026-12-05 10:00 (ISO")
+    for order, day in (("day_first", datetime(2026, 5, 12, 10)), ("month_first", datetime(2026, 12, 5, 10))):
+        leads, _ = read_lead_log(LeadsConfig(csv=path, date_order=order), ZONE)
+        assert [lead.delivered_at.replace(tzinfo=None) for lead in leads] == [day]

@@ -205,13 +205,13 @@ def _goodwill_why(row: ReviewRow, latest: LedgerEntry | None) -> str:
     return "Type Approve in Decision to grant this return as a goodwill credit."
 
 
-def waiting_count(state: LedgerState) -> int:
-    """How many items wait for the operator: requests sent to review and not settled, and
+def waiting_items(state: LedgerState) -> list[LedgerEntry]:
+    """The items that wait for the operator: requests sent to review and not settled, and
     corrected prices not answered."""
-    return sum(1 for entry in state.entries if state.is_live(entry) and (
+    return [entry for entry in state.entries if state.is_live(entry) and (
         needs_review(entry) and (*state.sale(entry), "review") not in state.by_kind
         or entry.rule == PRICE_CORRECTED and state.price_item(state.sale(entry)) is entry
-        and state.settlement(entry) is None))
+        and state.settlement(entry) is None)]
 
 
 def review_lines(state: LedgerState, review: ReviewTab) -> list[tuple[int | None, ReviewLine]]:

@@ -60,6 +60,6 @@ def _cache_key(config: LeadsConfig, zone: ZoneInfo) -> str | None:
     except OSError:
         return None  # reading the log itself says what is wrong
     settings = (CACHE_FORMAT, sys.byteorder, config.kind, path.name, config.tab, sorted(config.headers.items()),
-                str(zone))
+                str(zone), config.date_order)
     digest.update(repr(settings).encode())
     return digest.hexdigest()

@@ -16,23 +16,20 @@ from sheets_sync.core.cells import CellValue, cell_as_date, cell_text, storable_
 from sheets_sync.core.model import Problem
 from sheets_sync.core.money import amount_problem, to_money
 from sheets_sync.leadlog.columns import LABEL_FIELDS, LOCAL_EPOCH, LeadLog
+from sheets_sync.leadlog.dates import moment_from_text, why_not_a_moment
 
 REQUIRED_FIELDS = ("lead_id", "delivered_at", "client", "vertical", "country", "price")
 _BLANK_LABEL = {"vertical": "(none)", "country": "(none)"}
 
 
-def _moment(value: CellValue) -> datetime | None:
-    """A delivery time: a date-time cell, a date cell, a serial number or ISO text."""
+def _moment(value: CellValue, date_order: str | None) -> datetime | None:
+    """A delivery time: a date-time cell, a date cell, a serial number or text (``dates``)."""
     if isinstance(value, datetime):
         return value
     if isinstance(value, date):
         return datetime.combine(value, time())
     if isinstance(value, str):
-        text = value.strip()
-        try:
-            return datetime.fromisoformat(text)
-        except ValueError:
-            return None
+        return moment_from_text(value, date_order)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         day = cell_as_date(value)
         if day is None:
@@ -90,9 +87,10 @@ class _LogBuilder:
     be accepted one by one, so the two ways give the same log.
     """
 
-    def __init__(self, columns: _Columns, zone: ZoneInfo) -> None:
+    def __init__(self, columns: _Columns, zone: ZoneInfo, date_order: str | None) -> None:
         self.columns = columns
         self.zone = zone
+        self.date_order = date_order
         self.lead_ids: list[str] = []
         self.local_micros = array("q")
         self.days = array("i")
@@ -155,9 +153,10 @@ class _LogBuilder:
         lead_id = raw_id.strip() if type(raw_id) is str else cell_text(raw_id)
         if not lead_id:
             return "no Lead ID; row left out" if any(cell_text(row[index]) for index in columns.mapped) else ""
-        delivered_at = _moment(row[columns.delivered_at])
+        delivered_at = _moment(row[columns.delivered_at], self.date_order)
         if delivered_at is None:
-            return f"Delivered At {cell_text(row[columns.delivered_at])!r} is not a date; row left out"
+            typed = cell_text(row[columns.delivered_at])
+            return f"Delivered At {typed!r} {why_not_a_moment(typed)}; row left out"
         if delivered_at.tzinfo is not None:
             delivered_at = delivered_at.astimezone(self.zone).replace(tzinfo=None)
         price = self.cents(row[columns.price])
@@ -240,7 +239,7 @@ _CACHEABLE_AMOUNTS = frozenset({float, int, str, type(None)})
 
 
 def parse_lead_log(rows: Iterable[Sequence[CellValue]], headers: dict[str, str], zone: ZoneInfo,
-                   source: str) -> LeadLog:
+                   source: str, date_order: str | None = None) -> LeadLog:
     """Header row then data rows -> the accepted leads, and one problem per rejected row
     (1-based rows).
 
@@ -266,7 +265,7 @@ def parse_lead_log(rows: Iterable[Sequence[CellValue]], headers: dict[str, str],
     if missing:
         raise WorkbookError(f"The lead log {source} has no column headed {', '.join(repr(h) for h in missing)} "
                             "in row 1 (set leads.columns in the config if it is named differently).")
-    log = _LogBuilder(_Columns(columns), zone)
+    log = _LogBuilder(_Columns(columns), zone, date_order)
     problems: list[Problem] = []
     first_row_number = 2
     while block := list(islice(iterator, _BLOCK_ROWS)):

@@ -30,7 +30,8 @@ def load_lead_log(config: LeadsConfig, zone: ZoneInfo, open_google: Callable | N
     cannot be read."""
     if config.kind == "excel":
         with panics_as_errors(config.excel):
-            return parse_lead_log(stream_rows(config.excel, config.tab), config.headers, zone, config.excel.name)
+            return parse_lead_log(stream_rows(config.excel, config.tab), config.headers, zone, config.excel.name,
+                                  config.date_order)
     if config.kind == "csv":
         rows, source = read_csv_rows(config.csv), str(config.csv.name)
     else:  # Google: ``open_google`` opens a spreadsheet by ID (backends.open.google_opener)
@@ -39,7 +40,7 @@ def load_lead_log(config: LeadsConfig, zone: ZoneInfo, open_google: Callable | N
         if not grids:
             raise WorkbookError(f"Spreadsheet {workbook.label} has no tab named {config.tab!r}.")
         rows, source = next(iter(grids.values())), f"{workbook.label} {config.tab}"
-    return parse_lead_log(rows, config.headers, zone, source)
+    return parse_lead_log(rows, config.headers, zone, source, config.date_order)
 
 
 def read_lead_log(config: LeadsConfig, zone: ZoneInfo, open_google=None) -> tuple[list[Lead], list[Problem]]:

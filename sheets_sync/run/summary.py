@@ -8,8 +8,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from sheets_sync.core.alerts import Alert
 from sheets_sync.core.cells import CellWrite
-from sheets_sync.core.model import APPROVED, NewEntry, Problem
+from sheets_sync.core.model import APPROVED, LedgerEntry, NewEntry, Problem
 from sheets_sync.core.money import ZERO
 
 
@@ -25,11 +26,22 @@ class SyncReport:
     row_statuses: Counter = field(default_factory=Counter)
     changes: list[tuple[str, CellWrite]] = field(default_factory=list)
     audit_rows_added: int = 0
-    waiting_for_review: int = 0
+    waiting: list[LedgerEntry] = field(default_factory=list)
     """Items on the Review tab that wait for the operator after this run (SPEC §2.4)."""
+    alerts: list[Alert] = field(default_factory=list)
+    """What needs a look as ``sheets-sync report`` would say, found when ``notify.on`` asks for alerts."""
     written: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     failures: list[Problem] = field(default_factory=list)
+
+    @property
+    def rows_left_out(self) -> int:
+        """Lead log rows the run could not use (each is one of ``problems``, with its row number)."""
+        return sum(1 for problem in self.problems if problem.row is not None)
+
+    @property
+    def waiting_for_review(self) -> int:
+        return len(self.waiting)
 
     @property
     def credits(self) -> Decimal:
@@ -56,6 +68,7 @@ class SyncReport:
             "workbooks_written": self.written,
             "audit_rows_added": self.audit_rows_added,
             "waiting_for_review": self.waiting_for_review,
+            "rows_left_out": self.rows_left_out,
             "problems": [str(problem) for problem in self.problems],
             "errors": [{"source": failure.source, "message": failure.message} for failure in self.failures],
             "exit_code": self.exit_code,

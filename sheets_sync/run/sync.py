@@ -16,6 +16,7 @@ from sheets_sync.backends.base import Workbook, WorkbookChanged, WorkbookError
 from sheets_sync.backends.excel.files import in_use_message, open_by
 from sheets_sync.backends.open import Opener, path_label, workspace_opener
 from sheets_sync.config import Config, ConfigError, Policy
+from sheets_sync.core.alerts import find_alerts
 from sheets_sync.core.books import Booking, LedgerState, SaleIndex, sale_of
 from sheets_sync.core.cells import CellWrite, Grid, TabSpec
 from sheets_sync.core.corrections import corrections, moment_of, price_settlement
@@ -50,10 +51,12 @@ from sheets_sync.core.review import (
     plan_review_tab,
     review_lines,
     settle_reviews,
-    waiting_count,
+    waiting_items,
 )
 from sheets_sync.leadlog.columns import LeadLog
+from sheets_sync.notify.send import tell
 from sheets_sync.run.figures import tracking_figures
+from sheets_sync.run.findings import client_findings, missing_sales
 from sheets_sync.run.read import Reader, ReturnsSource
 from sheets_sync.run.settle import write_settled
 from sheets_sync.run.speed import rare_garbage_collection, save_in_workers, started_beside
@@ -143,7 +146,7 @@ class Sync:
         self.report.problems.extend(leads.problems)
         self.report.leads_read = len(leads)
         names = config.client_names
-        self._report_unknown_clients(leads, names)
+        self.report.problems += client_findings(leads, names)
         positions = leads.positions_by_client(names)
         log_indexes = {client: ClientLeadIndex(leads.ids_at(found := positions.get(client, [])), found)
                        for client in config.clients}
@@ -178,7 +181,7 @@ class Sync:
         indexes = sale_indexes()
         if follow_the_log():  # a sale re-filed under another client is that client's, pasted IDs included
             indexes = sale_indexes()
-        self._report_missing_sales(state)
+        self.report.problems += missing_sales(state, self._indexes, config.zone)
 
         self.on_step("Reading the tracking workbook")
         # An entry holds the sale's group values under the lead's field names.
@@ -206,7 +209,9 @@ class Sync:
         for client, key, seen in new_sightings:
             sightings.setdefault((client, key), seen)
 
-        self.report.waiting_for_review = waiting_count(state)
+        self.report.waiting = waiting_items(state)
+        if config.notify is not None and "alerts" in config.notify.on:
+            self.report.alerts = find_alerts(leads, state.entries, config, self.as_of)
         faults.checkpoint("decided")
         if not self.report.dry_run and (self.report.new_entries or new_sightings):
             try:
@@ -218,7 +223,7 @@ class Sync:
 
         # Each workbook is planned from what was read and written; if a person changed it in
         # between, it is read again and planned again (settle.py).
-        self.on_step("Writing returns tabs")
+        self.on_step("Planning the returns tabs" if self.report.dry_run else "Writing the returns tabs")
         tracking_inputs = (tracking_grids, review)
         with ExitStack() as saving:
             # Worker processes save the workbooks (excel.prepare_saves) while this one plans
@@ -237,7 +242,7 @@ class Sync:
                                   current, state, sightings, plan if current is source else None), source,
                               lambda source=source: read.reread_returns(source, indexes[source.client], sightings))
             if tracking is not None:
-                self.on_step("Writing the tracking workbook")
+                self.on_step("Planning the tracking workbook" if self.report.dry_run else "Writing the tracking workbook")
                 write_settled(self.report, f"tracking ({tracking.label})",
                               lambda inputs: self._project_tracking(
                                   tracking, inputs, titles, leads, state,
@@ -262,27 +267,6 @@ class Sync:
             if sale[0] in histories and (approval := state.approval(sale)) is not None:
                 histories[sale[0]].approve(sale_of(approval, self.config.zone))
         return histories
-
-    def _report_unknown_clients(self, leads: LeadLog, names: dict[str, str]) -> None:
-        """A ``Client`` value no configured client goes by is never taken for a new client
-        silently (SPEC §3.1): a renamed client lists its old name under ``formerly:``."""
-        for client, count in sorted(leads.client_counts().items()):
-            if client.casefold() not in names:
-                self.report.problems.append(Problem(leads.source, (
-                    f"{count} lead{'s' * (count != 1)} filed under client {client!r}, which the config does not "
-                    "list: add it under clients, or, if a client was renamed, list the old name under its formerly:")))
-
-    def _report_missing_sales(self, state: LedgerState) -> None:
-        """Each run names the credited sales the lead log no longer lists (SPEC §3.1): their
-        credit stays where it was booked until the sale is back or the operator reverses it."""
-        for (client, lead_id), credited in state.credited.items():
-            index = self._indexes.get(client)
-            if credited and (index is None or index.position(lead_id) is None):
-                sale = sale_of(state.last_entry((client, lead_id)), self.config.zone)
-                self.report.problems.append(Problem("ledger", (
-                    f"lead {lead_id} of {client}, credited {credited:,.2f}, is no longer in the lead log; the credit "
-                    f"stays in the week of {sale.delivered_on.isoformat()} until the lead is back or the credit is "
-                    "reversed on the Review tab")))
 
     def _lead(self, leads: LeadLog, client: str, lead_id: str) -> Lead | None:
         """The sale ``lead_id`` of ``client`` as the lead log lists it now, if it does."""
@@ -461,5 +445,13 @@ def run_sync(config: Config, *, as_of: datetime | None = None, dry_run: bool = F
     """One sync pass over ``config``. Raises only :class:`RunLockedError` and ledger errors;
     every source problem is reported in the returned :class:`SyncReport`. ``opener`` opens
     the workbooks the config names (default: the Excel files and Google spreadsheets
-    themselves)."""
-    return Sync(config, as_of=as_of, dry_run=dry_run, on_step=on_step, opener=opener).run()
+    themselves). With ``notify:`` in the config, what is new is sent (SPEC §7)."""
+    try:
+        report = Sync(config, as_of=as_of, dry_run=dry_run, on_step=on_step, opener=opener).run()
+    except LedgerError as error:
+        if not dry_run:
+            tell(config, failures=[Problem("ledger", str(error))])
+        raise
+    if not dry_run:
+        report.problems += tell(config, waiting=report.waiting, alerts=report.alerts, failures=report.failures)
+    return report

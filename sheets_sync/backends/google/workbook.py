@@ -78,7 +78,7 @@ account), across all its spreadsheets. Writes are paced under it rather than ref
 
 _URL_ID = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
 _BARE_ID = re.compile(r"[A-Za-z0-9_-]+")
-_TAB_FIELDS = "sheets.properties(sheetId,title,gridProperties(rowCount,columnCount)),sheets.charts.chartId"
+_TAB_FIELDS = "properties.title,sheets.properties(sheetId,title,gridProperties(rowCount,columnCount)),sheets.charts.chartId"
 
 
 _Result = TypeVar("_Result")
@@ -167,6 +167,8 @@ class GoogleWorkbook:
         self, spreadsheet_id: str, client: SheetsHTTPClient, service_account_email: str, key_file: Path
     ) -> None:
         self.label = spreadsheet_id
+        self.title: str | None = None
+        """The spreadsheet's name as people see it, once its tabs were listed."""
         self._client = client
         self._service_account_email = service_account_email
         self._key_file = key_file
@@ -274,6 +276,7 @@ class GoogleWorkbook:
     def _tab_index(self) -> dict[str, _Tab]:
         if self._tabs is None:
             metadata = self._call(lambda: self._client.fetch_sheet_metadata(self.label, {"fields": _TAB_FIELDS}))
+            self.title = metadata.get("properties", {}).get("title")
             self._tabs = {
                 sheet["properties"]["title"]: _Tab(
                     sheet["properties"].get("sheetId", 0),
