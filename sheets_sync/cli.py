@@ -22,7 +22,7 @@ from sheets_sync.core.cells import CellValue, CellWrite, Formula, column_letter
 from sheets_sync.faults import FaultSettingError
 from sheets_sync.run.summary import SyncReport
 from sheets_sync.run.sync import run_sync
-from sheets_sync.store.ledger_sqlite import LedgerError
+from sheets_sync.store.ledger import LedgerError
 from sheets_sync.store.lock import RunLockedError
 
 EXIT_OK, EXIT_SOURCE_FAILED, EXIT_BAD_CONFIG = 0, 1, 2

@@ -20,6 +20,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from sheets_sync.core.reasons import DEFECT_REASONS, REASON_CODES, normalise_alias
 from sheets_sync.core.weeks import Calendar
 from sheets_sync.notify.settings import NotifyConfig
+from sheets_sync.store.settings import LedgerConfig
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 LEAD_FIELDS = ("lead_id", "delivered_at", "client", "vertical", "country", "price", "cost", "source", "campaign", "phone", "email")
@@ -105,10 +106,6 @@ class TrackingConfig(_Frozen):
         if not self.group_by:
             raise ValueError("group_by needs at least one field")
         return self
-
-
-class LedgerConfig(_Frozen):
-    path: Path = Path("ledger.sqlite")
 
 
 class GoogleConfig(_Frozen):
@@ -359,7 +356,7 @@ def _resolve_paths(config: Config, base: Path) -> Config:
             "base_dir": base,
             "leads": located(config.leads),
             "tracking": config.tracking.model_copy(update={"excel": _resolve(config.tracking.excel, base)}),
-            "ledger": LedgerConfig(path=_resolve(config.ledger.path, base)),
+            "ledger": config.ledger.model_copy(update={"path": _resolve(config.ledger.path, base)}),
             "google": config.google.model_copy(update={"credentials": _resolve(config.google.credentials, base)}),
             "clients": {
                 name: client.model_copy(update={"returns": located(client.returns)})
@@ -460,7 +457,7 @@ def missing_files(config: Config) -> list[str]:
                         f"{_not_a_file(config.google.credentials)}.")
     if config.tracking.excel is not None and config.tracking.excel.is_dir():
         problems.append(f"Tracking workbook {config.tracking.excel} (key 'tracking.excel') is a folder, not a file.")
-    if config.ledger.path.is_dir():
+    if config.ledger.url is None and config.ledger.path.is_dir():
         problems.append(f"Ledger {config.ledger.path} (key 'ledger.path') is a folder, not a file.")
     for name, client in config.clients.items():
         if client.returns.kind == "excel" and not client.returns.excel.is_file():

@@ -13,7 +13,7 @@ from sheets_sync.core.cells import cell_text
 from sheets_sync.core.project.returns import ENGINE_COLUMNS
 from sheets_sync.core.project.table import TabError, table_layout
 from sheets_sync.leadlog import workspace_lead_log
-from sheets_sync.store.ledger_sqlite import LedgerError, read_entries
+from sheets_sync.store.ledger import LedgerError, open_ledger
 
 ROWS_LISTED = 10
 
@@ -81,11 +81,12 @@ def _reach(config: Config, what: str, excel, google, tab: str | None) -> tuple[s
 
 
 def _reach_ledger(config: Config) -> tuple[str, str | None]:
-    path = config.ledger.path
-    if not path.exists():
-        return f"ledger {path.name} (the first run creates it)", None
+    name = config.ledger.path.name if config.ledger.url is None else config.ledger.label
     try:
-        entries = read_entries(path, config.calendar)
+        with open_ledger(config, mode="read") as ledger:
+            if ledger.absent:
+                return f"ledger {name} (the first run creates it)", None
+            entries = ledger.entries()
     except LedgerError as error:
-        return f"ledger {path.name}", str(error)
-    return f"ledger {path.name}: {len(entries)} entries", None
+        return f"ledger {name}", str(error)
+    return f"ledger {name}: {len(entries)} entries", None

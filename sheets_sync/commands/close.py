@@ -16,7 +16,7 @@ from sheets_sync.core.closing import to_close
 from sheets_sync.core.money import ZERO
 from sheets_sync.leadlog.sources import workspace_lead_log
 from sheets_sync.run.figures import tracking_figures
-from sheets_sync.store.ledger_sqlite import Ledger
+from sheets_sync.store.ledger import open_ledger
 from sheets_sync.store.lock import workspace_lock
 
 
@@ -33,7 +33,7 @@ class CloseReport:
 
 def close_through(config: Config, through: date, *, now: datetime | None = None) -> CloseReport:
     """Freeze the weeks ending on or before ``through``. Raises :class:`ConfigError` for a
-    date still to come, :class:`~sheets_sync.store.ledger_sqlite.LedgerError` for one before
+    date still to come, :class:`~sheets_sync.store.ledger.LedgerError` for one before
     an earlier close (or a ledger that cannot be used)."""
     moment = (now or datetime.now(config.zone)).astimezone(config.zone)
     if through >= config.calendar.week(moment):
@@ -41,7 +41,7 @@ def close_through(config: Config, through: date, *, now: datetime | None = None)
                           f"{config.calendar.week(moment).isoformat()}): only weeks that have ended can be closed.")
     parsed = workspace_lead_log(config)
     leads = parsed.without(parsed.implausible(moment.replace(tzinfo=None)))
-    with workspace_lock(config.ledger.path), Ledger(config.ledger.path, config.calendar) as ledger:
+    with workspace_lock(config.ledger), open_ledger(config) as ledger:
         closes = ledger.closes()
         worked_out = tracking_figures(config, leads, ledger.entries(), closes)
         frozen = to_close(worked_out.figures, through, closes, worked_out.layout)

@@ -16,7 +16,7 @@ from sheets_sync.core.model import Problem
 from sheets_sync.core.project.audit import csv_safe
 from sheets_sync.leadlog import workspace_lead_log
 from sheets_sync.store.files import safe_file_names, write_if_changed
-from sheets_sync.store.ledger_sqlite import read_entries
+from sheets_sync.store.ledger import read_entries
 
 SOURCE_FILES_DIR = "returns-by-source"
 
@@ -49,13 +49,13 @@ def make_report(config: Config, *, as_of: datetime | None = None, write_files: b
     not to, the per-source returns files beside the config.
 
     Raises :class:`~sheets_sync.backends.base.WorkbookError` when the lead log cannot be
-    read and :class:`~sheets_sync.store.ledger_sqlite.LedgerError` when the ledger cannot.
+    read and :class:`~sheets_sync.store.ledger.LedgerError` when the ledger cannot.
     """
     moment = as_of or datetime.now(config.zone)
     moment = moment.replace(tzinfo=config.zone) if moment.tzinfo is None else moment.astimezone(config.zone)
     log = workspace_lead_log(config)
     leads, problems = list(log), log.problems
-    entries = read_entries(config.ledger.path, config.calendar)
+    entries = read_entries(config)
     report = AlertReport(moment, find_alerts(leads, entries, config, moment), problems)
     if write_files:
         directory = config.base_dir / SOURCE_FILES_DIR

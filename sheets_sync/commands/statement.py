@@ -29,7 +29,7 @@ from sheets_sync.core.project.credits import (
     total_words,
 )
 from sheets_sync.store.files import safe_file_names, write_if_changed
-from sheets_sync.store.ledger_sqlite import read_entries
+from sheets_sync.store.ledger import read_entries
 
 STATEMENTS_DIR = "statements"
 
@@ -60,7 +60,7 @@ def write_statements(config: Config, month: date, client: str | None = None) -> 
     if client is not None and client.casefold() not in names:
         raise ConfigError(f"--client {client!r} is not a client in the config (clients: {', '.join(config.clients)}).")
     clients = [names[client.casefold()]] if client is not None else list(config.clients)
-    state = LedgerState(read_entries(config.ledger.path, config.calendar),
+    state = LedgerState(read_entries(config),
                         lambda name: names.get(name.casefold(), name))
     directory = config.base_dir / STATEMENTS_DIR
     files = safe_file_names([f"{name} {month:%Y-%m}" for name in clients], f"client {month:%Y-%m}")

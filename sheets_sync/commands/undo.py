@@ -17,7 +17,7 @@ from sheets_sync.config import Config, ConfigError
 from sheets_sync.core.books import Booking, LedgerState
 from sheets_sync.core.model import LedgerEntry
 from sheets_sync.core.money import ZERO
-from sheets_sync.store.ledger_sqlite import Ledger
+from sheets_sync.store.ledger import open_ledger
 from sheets_sync.store.lock import workspace_lock
 
 
@@ -40,10 +40,8 @@ def undo_run(config: Config, run_id: str, *, now: datetime | None = None) -> Und
     """Undo run ``run_id`` of the workspace's ledger; raises :class:`UndoError` when it
     cannot be."""
     moment = (now or datetime.now(config.zone)).astimezone(config.zone)
-    path = config.ledger.path
-    if not path.is_file() or not path.stat().st_size:  # opening it would make an empty one
-        raise UndoError(f"No run {run_id!r} in ledger {path} (latest runs: none yet).")
-    with workspace_lock(path), Ledger(path, config.calendar) as ledger:
+    path = config.ledger.label
+    with workspace_lock(config.ledger), open_ledger(config, create=False) as ledger:  # none is made here
         runs = ledger.runs()
         if run_id not in runs:
             known = ", ".join(runs[-3:]) or "none yet"

@@ -62,7 +62,7 @@ from sheets_sync.run.settle import write_settled
 from sheets_sync.run.speed import rare_garbage_collection, save_in_workers, started_beside
 from sheets_sync.run.summary import SyncReport
 from sheets_sync.store.audit_csv import append_audit_csv
-from sheets_sync.store.ledger_sqlite import Ledger, LedgerError
+from sheets_sync.store.ledger import Ledger, LedgerError, open_ledger
 from sheets_sync.store.lock import RunLockedError, workspace_lock
 
 __all__ = ["RunLockedError", "Sync", "SyncReport", "run_sync"]
@@ -106,7 +106,7 @@ class Sync:
 
     def run(self) -> SyncReport:
         # A dry run only reads, and must leave no file behind, not even a lock file.
-        with (nullcontext() if self.report.dry_run else workspace_lock(self.config.ledger.path)), \
+        with (nullcontext() if self.report.dry_run else workspace_lock(self.config.ledger)), \
                 rare_garbage_collection(), ExitStack() as stack:
             faults.checkpoint("run.locked")
             self._run(stack, Reader(self.config, self.report, stack, self.opener))
@@ -116,9 +116,8 @@ class Sync:
     def _open_ledger(self, leads: LeadLog) -> Ledger:
         """The ledger; an older schema is upgraded (a dry run upgrades a copy in memory and
         writes nothing)."""
-        path = self.config.ledger.path
         sale_facts = lambda client, lead_id: self._lead(leads, client, lead_id)  # noqa: E731
-        ledger = Ledger(path, self.config.calendar, sale_facts, in_memory=self.report.dry_run)
+        ledger = open_ledger(self.config, sale_facts, mode="dry_run" if self.report.dry_run else "write")
         if ledger.backup is not None:
             self.report.problems.append(Problem(
                 "ledger", f"upgraded to the self-contained schema; the ledger as it was is kept in {ledger.backup.name}"))
@@ -217,7 +216,7 @@ class Sync:
             try:
                 ledger.record_run(self.run_id, self.started_at, self.as_of, self.report.new_entries, new_sightings)
             except LedgerError as error:
-                self.report.fail(str(ledger.path), str(error))
+                self.report.fail(ledger.label, str(error))
                 return
             faults.checkpoint("ledger.committed")
 
