@@ -1,6 +1,6 @@
 """Render the README's screenshots from the demo: ``python docs/screenshots.py``.
 
-Builds the demo workspace as of a fixed day, keeps one tab per picture, asks LibreOffice
+Builds the demo workspace as of its fixed day (DEMO_AS_OF), keeps one tab per picture, asks LibreOffice
 for a PDF and pdftoppm for a PNG (needs ``soffice`` and ``pdftoppm``). Not part of the
 package; the pictures it writes are committed under docs/.
 """
@@ -11,17 +11,15 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from datetime import date, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from openpyxl import load_workbook
 
 from sheets_sync import load_config, run_sync
-from sheets_sync.commands.demo import TIMEZONE, make_demo
+from sheets_sync.commands.demo import DEMO_AS_OF, TIMEZONE, make_demo
 
 DOCS = Path(__file__).resolve().parent
-TODAY = date(2024, 3, 6)
 RESOLUTION = 60  # dots per inch: readable, and each picture stays well under 200 KB
 PICTURES = {  # picture -> (workbook in the demo, tab, rows to show)
     "tracking-tab.png": ("tracking.xlsx", "Solar UK", None),
@@ -52,8 +50,8 @@ def main() -> None:
         sys.exit("needs LibreOffice (soffice) and pdftoppm")
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
-        config = make_demo(work / "demo", today=TODAY)
-        run_sync(load_config(config), as_of=datetime.combine(TODAY, time(17, 0), ZoneInfo(TIMEZONE)))
+        config = make_demo(work / "demo")
+        run_sync(load_config(config), as_of=DEMO_AS_OF.replace(tzinfo=ZoneInfo(TIMEZONE)))
         for picture, (workbook, tab, rows) in PICTURES.items():
             single = _single_tab_copy(work / "demo" / workbook, tab, rows, work / f"{Path(picture).stem}.xlsx")
             subprocess.run([soffice, f"-env:UserInstallation={(work / 'profile').as_uri()}", "--headless",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -323,23 +324,36 @@ def init(directory: Annotated[Path, typer.Argument(help="Where to write the star
         raise _fail(f"{error.filename} already exists; init never overwrites files.", EXIT_BAD_CONFIG) from None
     for path in written:
         out.print(f"wrote {path}", markup=False)
-    out.print(f"Next: fill in the files, then run  sheets-sync check --config {directory / 'config.yaml'}",
+    out.print(f"Next: fill in the files, then run  {_invocation()} check --config {directory / 'config.yaml'}",
               markup=False)
 
 
 @app.command()
 def demo(directory: Annotated[Path, typer.Argument(help="Where to make the sample workspace.")] = Path("sheets-sync-demo")) -> None:
     """Make a realistic sample workspace, run a sync on it, and say where to look."""
-    from sheets_sync.commands.demo import make_demo
+    from sheets_sync.commands.demo import DEMO_AS_OF, explain, make_demo
 
-    config_path = make_demo(directory)
+    try:
+        config_path = make_demo(directory)
+    except FileExistsError:
+        raise _fail(f"{directory} holds files the demo did not make; demo never overwrites a workspace: "
+                    "name an empty or new folder, e.g. sheets-sync demo sheets-sync-demo", EXIT_BAD_CONFIG) from None
     out.print(f"Sample workspace written to [bold]{escape(str(directory))}[/] (config: {escape(config_path.name)}).")
-    report = execute(config_path, dry_run=False, as_json=False, as_of=None)
+    report = execute(config_path, dry_run=False, as_json=False, as_of=DEMO_AS_OF)
     print_report(report, out, verbose=False)
-    from sheets_sync.commands.demo import explain
-
-    out.print(explain(directory, report), soft_wrap=True, markup=False)
+    out.print(explain(directory, _invocation()), soft_wrap=True, markup=False)
     raise typer.Exit(report.exit_code)
+
+
+def _invocation() -> str:
+    """How to run sheets-sync again from here: its name when that is what ran (an activated
+    venv, a pipx install), else the path that ran (`make demo` runs .venv/bin/sheets-sync)."""
+    started, on_path = Path(sys.argv[0]), shutil.which("sheets-sync")
+    if on_path is not None and Path(on_path).resolve() == started.resolve():
+        return "sheets-sync"
+    if started.name == "sheets-sync":
+        return str(started)
+    return f"{sys.executable} -m sheets_sync"
 
 
 def main() -> None:

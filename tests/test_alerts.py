@@ -352,8 +352,9 @@ def test_report_config_errors_exit_2(workspace: Workspace) -> None:
 
 
 def demo_at(directory: Path, today: date) -> Path:
-    config_path = make_demo(directory, today=today)
-    run_sync(load_config(config_path), as_of=datetime.combine(today, time(10), ZoneInfo(TIMEZONE)))
+    as_of = datetime.combine(today, time(10))
+    config_path = make_demo(directory, as_of=as_of)
+    run_sync(load_config(config_path), as_of=as_of.replace(tzinfo=ZoneInfo(TIMEZONE)))
     return config_path
 
 

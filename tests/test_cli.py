@@ -1,6 +1,8 @@
 """The command line as an operator and a scheduler use it."""
 
 import json
+import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -30,9 +32,36 @@ def test_demo_builds_a_workspace_and_a_second_run_changes_nothing(tmp_path: Path
     statuses = {row[3] for row in load_workbook(target / "returns" / "zenith.xlsx")["Returns"].iter_rows(
         min_row=2, values_only=True)}
     assert {"Approved", "Rejected", "Needs review", "Mixed", "Duplicate request", "Unknown lead ID"} <= statuses
-    again = runner.invoke(app, ["run", "--config", str(target / "config.yaml"), "--json"])
+    again = runner.invoke(app, ["run", "--config", str(target / "config.yaml"), "--json",
+                                "--as-of", "2019-03-03T18:00"])  # as the demo says to
     summary = json.loads(again.output)
     assert again.exit_code == 0 and summary["cells_written"] == 0 and summary["decisions"] == {}
+    assert f"run --config {target / 'config.yaml'} --as-of 2019-03-03T18:00" in result.output
+
+
+def test_demo_makes_its_own_folder_again_but_never_overwrites_a_workspace(tmp_path: Path) -> None:
+    assert runner.invoke(app, ["init", str(tmp_path / "real")]).exit_code == 0
+    before = {path: path.read_bytes() for path in (tmp_path / "real").rglob("*") if path.is_file()}
+    refused = runner.invoke(app, ["demo", str(tmp_path / "real")])
+    assert refused.exit_code == 2 and "demo never overwrites a workspace" in refused.output
+    assert {path: path.read_bytes() for path in (tmp_path / "real").rglob("*") if path.is_file()} == before
+    for _ in range(2):
+        made = runner.invoke(app, ["demo", str(tmp_path / "demo")])
+        assert made.exit_code == 0, made.output
+
+
+def test_the_commands_the_demo_prints_run_as_printed(tmp_path: Path) -> None:
+    """`make demo` starts .venv/bin/sheets-sync, which need not be on PATH: the demo names it so."""
+    program = Path(sys.executable).with_name("sheets-sync")
+    made = subprocess.run([str(program), "demo", "d"], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "PATH": "/usr/bin:/bin"}, timeout=300)
+    assert made.returncode == 0, made.stderr
+    line = next(line for line in made.stdout.splitlines() if line.startswith("Run it again: "))
+    command = line.removeprefix("Run it again: ").split("  (")[0]
+    assert command.startswith(f"{program} run --config ")
+    again = subprocess.run(shlex.split(command) + ["--json"], cwd=tmp_path, capture_output=True, text=True,
+                           env={**os.environ, "PATH": "/usr/bin:/bin"}, timeout=300)
+    assert again.returncode == 0 and json.loads(again.stdout)["cells_written"] == 0, again.stderr
 
 
 def test_init_writes_templates_that_check_accepts(tmp_path: Path) -> None:
@@ -45,6 +74,18 @@ def test_init_writes_templates_that_check_accepts(tmp_path: Path) -> None:
     assert checked.exit_code == 0, checked.output
     again = runner.invoke(app, ["init", str(tmp_path / "new")])
     assert again.exit_code == 2 and "never overwrites" in again.output
+
+
+def test_init_keeps_the_key_and_the_engines_files_out_of_git(tmp_path: Path) -> None:
+    assert runner.invoke(app, ["init", str(tmp_path)]).exit_code == 0
+    kept = ["credentials.json", ".ledger.sqlite.sheets-sync.lock", ".ledger.sqlite.lead-log-cache",
+            ".sheets-sync.notified.json", ".sheets-sync.policy-notes.json", "ledger.sqlite-wal"]
+    for name in kept:
+        (tmp_path / name).write_text("x")
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    ignored = subprocess.run(["git", "-C", str(tmp_path), "check-ignore", *kept], capture_output=True, text=True)
+    assert ignored.stdout.split() == kept
+    assert subprocess.run(["git", "-C", str(tmp_path), "check-ignore", "-q", "config.yaml"]).returncode == 1
 
 
 def test_scheduled_run_prints_json_and_exit_code_1_when_a_source_fails(workspace: Workspace) -> None:

@@ -43,7 +43,6 @@ def _config_with(workspace: Workspace, **changes) -> Path:
     ({"tracking": None}, "'tracking'"),
     ({"clients__Acme__policy": {"window": 3}}, "'clients.Acme.policy.window'"),
     ({"leads__excel": "missing.xlsx"}, "missing.xlsx"),
-    ({"clients__Acme__returns": {"excel": "returns/none.xlsx"}}, "returns/none.xlsx"),
     ({"leads__csv": "leads.csv"}, "'leads'"),
 ])
 def test_bad_config_exits_2_with_one_sentence_naming_the_key(workspace: Workspace, changes, named) -> None:

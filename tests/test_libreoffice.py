@@ -96,10 +96,10 @@ def test_libreoffice_recalculates_every_formula_row_as_the_engine_computes(works
 
 def test_the_demo_workbooks_convert_to_pdf(tmp_path: Path) -> None:
     from sheets_sync import load_config, run_sync
-    from sheets_sync.commands.demo import make_demo
+    from sheets_sync.commands.demo import DEMO_AS_OF, make_demo
 
     config = make_demo(tmp_path / "demo")
-    run_sync(load_config(config))
+    run_sync(load_config(config), as_of=DEMO_AS_OF)
     for workbook in (tmp_path / "demo" / "tracking.xlsx", tmp_path / "demo" / "returns" / "zenith.xlsx"):
         pdf = _convert(workbook, "pdf", tmp_path / "pdf")
         assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 5000

@@ -670,3 +670,17 @@ def test_a_plain_http_api_url_to_another_host_stops_before_any_login_or_request(
         assert result.returncode == 2, (arguments, result.stdout, result.stderr)
         assert refused in result.stdout + result.stderr, (arguments, result.stdout, result.stderr)
     assert server.exchanges == []  # type: ignore[attr-defined]   # no login, no Sheets call
+
+
+def test_a_key_whose_token_uri_is_plain_http_to_another_host_is_never_used(server: FakeSheetsServer,
+                                                                           tmp_path: Path) -> None:
+    """The key file says where the signed login goes; over plain http anyone on the way could
+    replay it. The spreadsheets fail in one sentence and nothing is sent anywhere."""
+    setup = GoogleSetup(server, tmp_path, [["A1", "wrong number"]])
+    (tmp_path / "key.json").write_text(json.dumps({**setup.key, "token_uri": "http://oauth.example.invalid/token"}))
+    result = cli(setup.config_path, "run", "--json", "--as-of", AS_OF)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    errors = json.loads(result.stdout)["errors"]
+    assert errors and all("token_uri" in error["message"] and "not https://" in error["message"] for error in errors)
+    assert setup.key["private_key"][40:80] not in result.stdout + result.stderr
+    assert server.exchanges == []  # type: ignore[attr-defined]   # no login, no Sheets call

@@ -51,6 +51,11 @@ def reach_everything(config: Config) -> list[Reached]:
                                                                      "move it away so runs can write the audit log"))
     results.append(Reached(*_reach_ledger(config)))
     for name, client in config.clients.items():
+        if client.returns.excel is not None and not client.returns.excel.exists() \
+                and client.returns.excel.parent.is_dir():
+            results.append(Reached(f"{name} returns {client.returns.excel.name} (no file yet; the first run makes "
+                                   "it with the client's returns tab and policy)"))
+            continue
         results.append(Reached(*_reach(config, f"{name} returns", client.returns.excel, client.returns.google,
                                        client.returns.tab or "Returns")))
     return results

@@ -20,14 +20,19 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook, load_workbook
-from openpyxl.styles import Protection
 
+from sheets_sync.backends.excel.style import take_line_style
 from sheets_sync.commands.init import write_returns_workbook
 from sheets_sync.config import STARTER_LEAD_HEADERS, Policy, load_config
 from sheets_sync.core.weeks import week_ending
-from sheets_sync.run.sync import SyncReport, run_sync
+from sheets_sync.run.sync import run_sync
 
 TIMEZONE = "America/New_York"
+DEMO_AS_OF = datetime(2019, 3, 3, 18, 0)
+"""The demo's today: Sunday March 3 of a year whose weeks end on Sundays Feb 17, Feb 24 and
+Mar 3, the dates of the story in SPEC §1, so the README, its pictures and the tests agree."""
+DEMO_MARK = ".sheets-sync-demo"
+"""Marks a folder the demo made: only such a folder (or an empty one) is made again."""
 WEEKS = 12
 SEED = 20240303
 SUNDAY = 6
@@ -186,8 +191,9 @@ def _write_returns(path: Path, rows: list[list[object]], policy: Policy, currenc
     for row in rows:
         sheet.append(row)
     for row in sheet.iter_rows(min_row=2, max_col=3):
-        for cell in row:  # typed in Excel, these cells would take their column's unlocked style
-            cell.protection = Protection(locked=False)
+        for cell in row:  # typed in Excel, these cells would take their column's style (unlocked, IDs as text)
+            if not cell.has_style:
+                take_line_style(sheet, cell)
         if isinstance(row[0].value, str) and row[0].value.startswith("="):
             row[0].data_type = "s"
     book.save(path)
@@ -209,20 +215,23 @@ def _extra_pastes(leads: list[DemoLead], client: DemoClient, pasted: set[str],
     ]
 
 
-def make_demo(directory: Path, *, today: date | None = None) -> Path:
+def make_demo(directory: Path, *, as_of: datetime = DEMO_AS_OF) -> Path:
     """Write the sample workspace, sync every weekly batch of returns but the last as of its
-    day, and paste the last; returns the config path (the caller runs the final sync)."""
+    day, and paste the last; returns the config path (the caller runs the final sync, as of
+    ``as_of``, wall-clock time in the demo's timezone)."""
     zone = ZoneInfo(TIMEZONE)
-    today = today or datetime.now(zone).date()
+    today = as_of.date()
     rng = random.Random(SEED)
+    if directory.is_dir() and any(directory.iterdir()) and not (directory / DEMO_MARK).exists():
+        raise FileExistsError(0, "not a demo", str(directory))
     directory.mkdir(parents=True, exist_ok=True)
+    (directory / DEMO_MARK).write_text("Made by sheets-sync demo, which may make it again here.\n", encoding="utf-8")
     (directory / "returns").mkdir(exist_ok=True)
     for stale in ("ledger.sqlite", "ledger.sqlite-wal", "ledger.sqlite-shm", "tracking.xlsx", "audit.csv",
                   *(f"returns/{client.file}" for client in CLIENTS)):
         (directory / stale).unlink(missing_ok=True)
-    # Today's leads up to this minute only: a delivery after the run's time is no delivery yet (SPEC §2.1).
-    now = datetime.now(zone).replace(tzinfo=None)
-    leads = [lead for lead in _leads(today, rng) if lead.delivered_at <= now]
+    # Today's leads up to the run's time only: a delivery after it is no delivery yet (SPEC §2.1).
+    leads = [lead for lead in _leads(today, rng) if lead.delivered_at <= as_of.replace(tzinfo=None)]
     _write_leads(directory / "leads.xlsx", leads)
     config_path = directory / "config.yaml"
     config_path.write_text(CONFIG.format(timezone=TIMEZONE), encoding="utf-8")
@@ -243,7 +252,9 @@ def make_demo(directory: Path, *, today: date | None = None) -> Path:
     return config_path
 
 
-def explain(directory: Path, report: SyncReport) -> str:
+def explain(directory: Path, command: str = "sheets-sync") -> str:
+    """Where to look, and the commands to try next as ``command`` runs them here."""
+    as_of = f"--as-of {DEMO_AS_OF:%Y-%m-%dT%H:%M}"
     lines = [
         "",
         "Where to look:",
@@ -258,8 +269,10 @@ def explain(directory: Path, report: SyncReport) -> str:
         "client's return policy is the note on the Lead ID header); each client credited has a read-only "
         "'Credits' tab, every credit with a total per month (sheets-sync statement writes it as CSV).",
         f"  {directory / 'audit.csv'}  one row per decision; {directory / 'ledger.sqlite'} the ledger itself.",
-        f"Run it again: sheets-sync run --config {directory / 'config.yaml'}  (a second run changes nothing).",
-        f"See what needs a look: sheets-sync report --config {directory / 'config.yaml'}  (one group went bad "
-        "in the last two weeks; it also writes each lead source's defect returns to returns-by-source/).",
+        f"The demo is dated {DEMO_AS_OF:%A %B %-d, %Y, %H:%M} (the dates of the README's story): commands on it "
+        f"take {as_of}.",
+        f"Run it again: {command} run --config {directory / 'config.yaml'} {as_of}  (a second run changes nothing).",
+        f"See what needs a look: {command} report --config {directory / 'config.yaml'} {as_of}  (one group went "
+        "bad in the last two weeks; it also writes each lead source's defect returns to returns-by-source/).",
     ]
     return "\n".join(lines)

@@ -20,6 +20,7 @@ TEMPLATE_FILES = {
     "leads.xlsx": "leads.xlsx",
     "returns.xlsx": "returns/example.xlsx",
     "tracking.xlsx": "tracking.xlsx",
+    "gitignore": ".gitignore",
 }
 
 

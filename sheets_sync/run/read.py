@@ -93,15 +93,24 @@ class Reader:
         """A client's returns tab as read, its rows not yet matched to leads (:meth:`matched`);
         or, when it cannot be read, the source and what is wrong, to report."""
         tab = location.tab or "Returns"
+        label = f"{client} returns ({location.describe()})"
+        missing = location.excel is not None and not location.excel.exists()
+        if missing and not location.excel.parent.is_dir():
+            return label, (f"neither {location.excel.name} nor its folder {location.excel.parent} exists: create the "
+                           f"folder and the next run makes the workbook, or correct clients.{client}.returns.excel")
         try:
-            workbook = workbook or self._hold(self.open(location.excel, location.google, False))
+            workbook = workbook or self._hold(self.open(location.excel, location.google, missing))
             grids = workbook.read([tab, CREDITS_TAB] if tab != CREDITS_TAB else [tab])
             grid, credits = grids.get(tab), grids.get(CREDITS_TAB) if tab != CREDITS_TAB else None
             tab_exists = grid is not None
             grid, layout, header_writes = with_table(grid, tab, (*CLIENT_COLUMNS, *ENGINE_COLUMNS),
                                                      ("Lead ID", "Reason"), ENGINE_COLUMNS)
         except (WorkbookError, TabError) as error:
-            return f"{client} returns ({location.describe()})", str(error)
+            return label, str(error)
+        if missing:
+            self.report.problems.append(Problem(label, (
+                f"{location.excel.name} {'would be' if self.report.dry_run else 'was'} created with the client's "
+                "returns tab and policy: share it with the client")))
         return ReturnsSource(client, location, workbook, tab, grid, layout, [], header_writes, tab_exists, credits)
 
     def matched(self, opened: ReturnsSource | tuple[str, str], index: ClientLeadIndex) -> ReturnsSource | None:

@@ -36,7 +36,7 @@ from sheets_sync.core.project.dashboard import (
 from sheets_sync.core.project.layout import engine_tab, relayout
 from sheets_sync.core.project.marks import mark_tracking_writes, restatement_notes
 from sheets_sync.core.project.returns import plan_returns_tab
-from sheets_sync.core.project.template import new_returns_tab
+from sheets_sync.core.project.template import new_returns_tab, policy_note
 from sheets_sync.core.project.tracking import (
     TabLayoutError,
     group_key,
@@ -57,6 +57,7 @@ from sheets_sync.leadlog.columns import LeadLog
 from sheets_sync.notify.send import tell
 from sheets_sync.run.figures import tracking_figures
 from sheets_sync.run.findings import client_findings, missing_sales
+from sheets_sync.run.policy_notes import PolicyNotes
 from sheets_sync.run.read import Reader, ReturnsSource
 from sheets_sync.run.settle import write_settled
 from sheets_sync.run.speed import rare_garbage_collection, save_in_workers, started_beside
@@ -96,6 +97,7 @@ class Sync:
         self.booking = Booking(self.as_of, config.calendar)
         self._policies: dict[str, Policy] = {}
         self._indexes: dict[str, ClientLeadIndex] = {}
+        self.policy_notes = PolicyNotes(config.base_dir)
         self.closes: list = []
 
     def _policy(self, client: str) -> Policy:
@@ -248,6 +250,8 @@ class Sync:
                                   tracking_plan if inputs is tracking_inputs else None),
                               tracking_inputs,
                               lambda: read.reread_tracking(tracking, tracking_tabs, names, indexes))
+        if not self.report.dry_run:
+            self.policy_notes.save()
 
     def _append_audit_csv(self, state: LedgerState) -> None:
         label = path_label(self.config.audit_csv, self.config)
@@ -340,29 +344,33 @@ class Sync:
     # -- projecting and writing -------------------------------------------------------------
 
     def _write(self, workbook: Workbook, writes: list[CellWrite], new_tabs: list, source: str,
-               charts: list | None = None) -> None:
+               charts: list | None = None) -> bool:
+        """Whether the workbook holds what was planned (a dry run writes nothing)."""
         self.report.changes.extend((workbook.label, write) for write in writes)
         if self.report.dry_run or (not writes and not new_tabs and not charts):
-            return
+            return not self.report.dry_run
         faults.checkpoint("write.workbook", label=workbook.label)
         try:
             workbook.write(writes, new_tabs, charts or ())
             self.report.written.append(workbook.label)
+            return True
         except WorkbookChanged:
             raise  # write_settled reads it again and plans again
         except WorkbookError as error:
             self.report.fail(source, str(error))
+            return False
 
     def _plan_returns(self, source: ReturnsSource, state: LedgerState,
                       sightings: dict[tuple[str, str], datetime]) -> tuple[list[CellWrite], list[TabSpec]]:
         """The cells to write in a client's returns tab, and the tab to create first if any."""
         seen = {token.key: sightings[(source.client, token.key)].astimezone(self.config.zone)
                 for row in source.rows for token in row.tokens if (source.client, token.key) in sightings}
-        new_tabs, header_writes = [], source.header_writes
-        if not source.tab_exists:  # a client's first returns tab: the template (returns_template.py)
-            spec, header_writes = new_returns_tab(source.tab, self._policy(source.client),
-                                                  self.config.currency)
-            new_tabs = [spec]
+        policy = self._policy(source.client)
+        new_tabs, header_writes = [], self.policy_notes.header_write(
+            source.location, source.tab, source.grid, source.layout, policy_note(policy, self.config.currency))
+        if not source.tab_exists or source.header_writes:  # a new tab, or one without headers: the template's
+            spec, header_writes = new_returns_tab(source.tab, policy, self.config.currency)
+            new_tabs = [] if source.tab_exists else [spec]
         writes = header_writes + plan_returns_tab(source.tab, source.grid, source.layout, source.rows,
                                                   state.of_client(source.client), state.credits_of(source.client),
                                                   seen, self.config.calendar)
@@ -380,7 +388,9 @@ class Sync:
             if write.tab == source.tab and write.col == source.layout.column_of["Status"] and write.row > 1 \
                     and write.value:
                 self.report.row_statuses[write.value] += 1
-        self._write(source.workbook, writes, new_tabs, f"{source.client} returns ({source.location.describe()})")
+        if self._write(source.workbook, writes, new_tabs, f"{source.client} returns ({source.location.describe()})"):
+            self.policy_notes.written(source.location, source.tab,
+                                      policy_note(self._policy(source.client), self.config.currency))
 
     def _project_tracking(self, tracking: Workbook, inputs: tuple[dict[str, Grid], ReviewTab | None], titles: dict,
                           leads: LeadLog, state: LedgerState,

@@ -34,6 +34,17 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def may_carry_secrets(url: str) -> bool:
+    """Whether a token or a signed login may be sent to ``url``: ``https://``, or ``http://``
+    to a loopback host only."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return False
+    scheme = parts.scheme.lower()
+    return scheme == "https" or scheme == "http" and _is_loopback(parts.hostname or "")
+
+
 def sheets_api_root() -> str:
     """Where Sheets API calls go: ``https://sheets.googleapis.com``, or the base URL in
     ``SHEETS_SYNC_GOOGLE_API_URL`` (e.g. a local test server).
@@ -56,7 +67,7 @@ def sheets_api_root() -> str:
             or parts.fragment or any(char.isspace() or char == "\\" or not char.isprintable() for char in text)):
         raise GoogleApiUrlError(f"{API_URL_ENV} is not a base URL like https://sheets.example.com or "
                                 "http://127.0.0.1:8123 (a scheme and a host; no user name, query or fragment).")
-    if scheme == "http" and not _is_loopback(host):
+    if not may_carry_secrets(text):
         shown = f"[{host}]" if ":" in host else host
         raise GoogleApiUrlError(f"{API_URL_ENV} names http://{shown}, which would send the service account's token "
                                 "unencrypted: use https://, or http:// only for localhost, 127.0.0.0/8 or ::1.")

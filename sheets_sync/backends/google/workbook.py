@@ -42,6 +42,7 @@ bearer token, so the URL must be ``https://``, or ``http://`` to a loopback host
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -57,7 +58,7 @@ from gspread.exceptions import APIError
 from sheets_sync.backends.base import WorkbookChanged, WorkbookError
 from sheets_sync.backends.google import verify
 from sheets_sync.backends.google.cells import grid_of, update_cells_requests
-from sheets_sync.backends.google.endpoint import sheets_api_root
+from sheets_sync.backends.google.endpoint import may_carry_secrets, sheets_api_root
 from sheets_sync.backends.google.style import chart_extent, chart_requests, tab_requests
 from sheets_sync.backends.google.transport import (
     RetryBudgetExhausted,
@@ -78,7 +79,8 @@ account), across all its spreadsheets. Writes are paced under it rather than ref
 
 _URL_ID = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
 _BARE_ID = re.compile(r"[A-Za-z0-9_-]+")
-_TAB_FIELDS = "properties.title,sheets.properties(sheetId,title,gridProperties(rowCount,columnCount)),sheets.charts.chartId"
+_TAB_FIELDS = (
+    "properties.title,sheets.properties(sheetId,title,gridProperties(rowCount,columnCount)),sheets.charts.chartId")
 
 
 _Result = TypeVar("_Result")
@@ -138,10 +140,17 @@ def _load_credentials(key_file: Path) -> Credentials:
     parsed_key = (str(key_file.resolve()), status.st_mtime_ns, status.st_size)
     try:
         if parsed_key not in _parsed_keys:
-            _parsed_keys[parsed_key] = Credentials.from_service_account_file(str(key_file), scopes=[SHEETS_SCOPE])
+            info = json.loads(key_file.read_text(encoding="utf-8"))
+            token_uri = info.get("token_uri", "") if isinstance(info, dict) else ""
+            if isinstance(token_uri, str) and token_uri and not may_carry_secrets(token_uri):
+                raise WorkbookError(  # the login it signs would go out unencrypted, readable on the way
+                    f"The token_uri of {key_file} is not https:// (nor http:// to this machine): sheets-sync "
+                    "will not send the service account's signed login over it; download the key again from "
+                    "the Google Cloud console.")
+            _parsed_keys[parsed_key] = Credentials.from_service_account_info(info, scopes=[SHEETS_SCOPE])
         # A copy of its own (its own token), sharing the parsed private key.
         return _parsed_keys[parsed_key].with_scopes([SHEETS_SCOPE])
-    except (ValueError, KeyError):  # the library's message may quote the file; never echo key material
+    except (ValueError, KeyError, TypeError, AttributeError):  # the message may quote the key: never echo it
         raise WorkbookError(
             f"{key_file} is not a Google service-account key (JSON with client_email, private_key and "
             "token_uri): create a key for the service account in the Google Cloud console and set "
