@@ -10,7 +10,15 @@ from decimal import Decimal
 from conftest import Workspace
 from openpyxl import load_workbook
 
-from sheets_sync.core.project.dashboard import BLOCK_COLUMN, DASHBOARD_TAB, TABLES_ROW, Dashboard, Table, plan_dashboard
+from sheets_sync.core.project.dashboard import (
+    BLOCK_COLUMN,
+    BLOCK_HEADER_ROW,
+    DASHBOARD_TAB,
+    TABLES_ROW,
+    Dashboard,
+    Table,
+    plan_dashboard,
+)
 
 
 def _workspace(workspace: Workspace) -> Workspace:
@@ -51,26 +59,28 @@ def test_dashboard_tables_and_chart(workspace: Workspace) -> None:
     assert totals[0] == ("Group", "Leads", "Gross revenue", "Refunds", "Refund rate", "Net revenue")
     assert totals[1:] == [("Roofing US", 1, 20, 20, 1, 0), ("Solar US", 4, 145, 25, 0.25, 120),
                           ("All groups", 5, 165, 45, 0.4, 120)]
-    caps = tables["Clients closest to their cap (as of 2024-02-24, each over its cap_window_days)"]
+    caps = tables["Clients closest to their return-rate cap (last 30 days, as of 2024-02-24)"]
     assert caps[1:] == [("Zenith", 2, 1, 0.5, 0.5, 1), ("Acme", 3, 1, 0.3333, 1, 0.3333)]
     reasons = tables["Top return reasons (all requests)"]
-    assert reasons[1:] == [("wrong_number", 2, 2, 0.5), ("(not recognised)", 1, 0, 0.25),
-                           ("did_not_convert", 1, 0, 0.25)]
+    assert reasons[1:] == [("Wrong number", 2, 2, 0.5), ("(not recognised)", 1, 0, 0.25),
+                           ("Did not convert", 1, 0, 0.25)]
     sources = tables["Returns by source (supplier)"]
     assert sources[1:] == [("Vendor A", 3, 2, 45, 0.6667), ("Vendor B", 2, 0, 0, 0)]
     assert sheet.cell(TABLES_ROW + 2, 3).number_format == "#,##0.00"
 
-    block = [row for row in sheet.iter_rows(min_row=TABLES_ROW + 1, min_col=BLOCK_COLUMN, max_col=BLOCK_COLUMN + 2,
-                                             values_only=True) if row[0] is not None]
+    # The chart's data, right of the chart; the week ending Feb 24 is under way: left out.
+    block = [row for row in sheet.iter_rows(min_row=BLOCK_HEADER_ROW, max_row=TABLES_ROW - 1, min_col=BLOCK_COLUMN,
+                                             max_col=BLOCK_COLUMN + 2, values_only=True) if row[0] is not None]
     assert block[0] == ("Week ending", "Roofing US", "Solar US")
-    assert [(row[0].date(), row[1], row[2]) for row in block[1:]] == [
-        (date(2024, 2, 17), 1, 0.5), (date(2024, 2, 24), None, 0)]
+    assert [(row[0].date(), row[1], row[2]) for row in block[1:]] == [(date(2024, 2, 17), 1, 0.5)]
+    assert sheet.cell(1, 1).value == ("Refund rate by week per group (accrual), last 1 full week; "
+                                      "the week ending Feb 24 is under way and left out")
 
     (chart,) = sheet._charts
     refs = [(series.tx.strRef.f, series.val.numRef.f, series.cat.numRef.f) for series in chart.series]
     assert [tuple(ref.replace("$", "") for ref in series) for series in refs] == [
-        ("'Dashboard'!I24", "'Dashboard'!I25:I26", "'Dashboard'!H25:H26"),
-        ("'Dashboard'!J24", "'Dashboard'!J25:J26", "'Dashboard'!H25:H26")]
+        ("'Dashboard'!I2", "'Dashboard'!I3", "'Dashboard'!H3"),
+        ("'Dashboard'!J2", "'Dashboard'!J3", "'Dashboard'!H3")]
 
 
 def test_a_rerun_writes_nothing_and_a_new_group_places_the_chart_again(workspace: Workspace) -> None:
@@ -104,4 +114,4 @@ def test_the_chart_is_placed_only_when_its_block_changes_shape() -> None:
     changed = Dashboard((date(2024, 2, 17),), ("Solar US",), ((0.25,),), (table,))
     assert plan_dashboard(grid, changed).charts == []  # new numbers, same shape: the chart reads them
     longer = Dashboard((date(2024, 2, 17), date(2024, 2, 24)), ("Solar US",), ((0.5,), (Decimal("0.1"),)), (table,))
-    assert plan_dashboard(grid, longer).charts[0].last_row == TABLES_ROW + 3
+    assert plan_dashboard(grid, longer).charts[0].last_row == BLOCK_HEADER_ROW + 2

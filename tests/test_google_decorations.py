@@ -156,6 +156,10 @@ def test_the_sync_decorates_google_tabs_within_three_requests(google: GoogleWork
     assert server.backgrounds(google.tracking, "Solar US")["B6"] == "FFD966"
     assert server.backgrounds(google.tracking, "Solar US")["E17"] == "FCE4D6"
 
+    # the Review tab's bold header on its fill (bold, wrapping and alignment are not modelled)
+    assert server.backgrounds(google.tracking, "Review")["A1"] == "D9E1F2"
+    assert server.backgrounds(google.tracking, "Review")["I1"] == "D9E1F2"
+
     # the Dashboard chart
     (chart,) = server.sheet_resource(google.tracking, "Dashboard")["charts"]
     series = chart["spec"]["basicChart"]["series"]
@@ -164,3 +168,37 @@ def test_the_sync_decorates_google_tabs_within_three_requests(google: GoogleWork
     first = len(server.sheets_requests)
     google.run("2024-03-03T11:00")
     assert [path for method, path in server.sheets_requests[first:] if method == "POST"] == []
+
+
+def test_new_tabs_carry_header_look_wrapped_text_and_id_columns_as_text() -> None:
+    """Google has no print settings in its API: only the look of a TabSpec travels."""
+    from sheets_sync.backends.google.style import format_requests
+    from sheets_sync.core.project.returns import returns_tab_spec
+    from sheets_sync.core.project.tracking import tracking_tab_spec
+
+    requests = [request["repeatCell"] for request in format_requests(returns_tab_spec("Returns"), 7)]
+    header, top, lead_id, *wrapped = requests
+    assert header["range"] == {"sheetId": 7, "startRowIndex": 0, "endRowIndex": 1, "startColumnIndex": 0,
+                               "endColumnIndex": 8}
+    assert header["cell"]["userEnteredFormat"]["textFormat"] == {"bold": True}
+    assert "userEnteredFormat.textFormat.bold" in header["fields"].split(",")
+    assert top["cell"]["userEnteredFormat"] == {"verticalAlignment": "TOP"}
+    assert (lead_id["range"]["startColumnIndex"], lead_id["cell"]["userEnteredFormat"]["numberFormat"],
+            lead_id["cell"]["userEnteredFormat"]["horizontalAlignment"]) == (0, {"type": "TEXT"}, "LEFT")
+    assert [(cell["range"]["startColumnIndex"], cell["range"]["startRowIndex"], cell["fields"])
+            for cell in wrapped] == [(column, 1, "userEnteredFormat.wrapStrategy,userEnteredFormat.verticalAlignment")
+                                     for column in (1, 2, 4)]  # Reason, Note and Detail
+    assert all(cell["cell"]["userEnteredFormat"]["wrapStrategy"] == "WRAP" for cell in wrapped)
+    (whole_row,) = format_requests(tracking_tab_spec("Solar US"), 3)  # bold week dates, however many
+    assert whole_row["repeatCell"]["range"] == {"sheetId": 3, "startRowIndex": 0, "endRowIndex": 1}
+
+
+def test_the_dashboard_chart_has_a_colour_per_group_and_its_legend_below() -> None:
+    from sheets_sync.backends.google.style import chart_requests, color
+    from sheets_sync.core.project.dashboard import LINE_COLORS, Dashboard, refund_rate_chart
+
+    dashboard = Dashboard((date(2024, 2, 17),), ("A", "B", "C"), ((0.1, 0.2, 0.3),), ())
+    requests, _ = chart_requests([refund_rate_chart(dashboard)], {"Dashboard": (5, ())})
+    (add,) = [request["addChart"]["chart"]["spec"]["basicChart"] for request in requests]
+    assert [series["colorStyle"]["rgbColor"] for series in add["series"]] == [color(rgb) for rgb in LINE_COLORS[:3]]
+    assert add["legendPosition"] == "BOTTOM_LEGEND"

@@ -13,7 +13,7 @@ from conftest import Workspace, read_xlsx
 from openpyxl import load_workbook
 from test_returns_engine import AS_OF, THIS_WEEK, edit_cells, files_on_disk, ledger_rows, money
 
-REVIEW_HEADER = ["Client", "Lead ID", "Reason", "Requested", "Why", "Decision", "Decided"]
+REVIEW_HEADER = ["Client", "Lead ID", "Reason", "Requested", "Why", "Decision", "Decided", "Delivered", "Price"]
 NEXT_WEEK = date(2024, 3, 10)
 
 
@@ -62,8 +62,8 @@ def test_requests_that_need_a_person_are_listed_on_the_review_tab_of_the_operato
         waiting: Workspace) -> None:
     assert review_tab(waiting) == [{
         "Client": "Acme", "Lead ID": "A2", "Reason": "he hung up on us", "Requested": datetime(2024, 3, 3, 10, 0),
-        "Why": "Reason 'he hung up on us' is not one we recognise; an operator will review it.",
-        "Decision": None, "Decided": None}]
+        "Why": "We do not recognise the reason 'he hung up on us'; a person will review it.",
+        "Decision": None, "Decided": None, "Delivered": datetime(2024, 2, 27, 10, 0), "Price": 22.22}]
     assert "Review" not in load_workbook(waiting.returns_path("Acme")).sheetnames  # never the client's
     assert load_workbook(waiting.returns_path("Zenith")).sheetnames == ["Returns"]
     assert waiting.returns("Acme")[1]["Status"] == "Needs review"
@@ -257,7 +257,7 @@ def test_a_client_can_never_approve_its_own_request(waiting: Workspace) -> None:
 
 
 def test_the_review_tab_keeps_the_operators_rows_and_columns_across_runs(waiting: Workspace) -> None:
-    edit_cells(waiting.root / "tracking.xlsx", "Review", {"H1": "Operator note", "H2": "ask Bob"})
+    edit_cells(waiting.root / "tracking.xlsx", "Review", {"J1": "Operator note", "J2": "ask Bob"})
     waiting.lead("A5", "2024-03-02 10:00", "Acme")
     waiting.write()
     waiting.paste("Acme", [["A5", "no idea"]])
@@ -265,7 +265,7 @@ def test_the_review_tab_keeps_the_operators_rows_and_columns_across_runs(waiting
     rows = read_xlsx(waiting.root / "tracking.xlsx", "Review")
     assert rows[0] == [*REVIEW_HEADER, "Operator note"]
     assert [row[:2] for row in rows[1:]] == [["Acme", "A2"], ["Acme", "A5"]]
-    assert rows[1][7] == "ask Bob"
+    assert rows[1][9] == "ask Bob"
     before = files_on_disk(waiting.root)
     assert waiting.run(as_of="2024-03-04T10:00").changes == []
     assert files_on_disk(waiting.root) == before

@@ -86,6 +86,29 @@ class TabSpec:
     that only the service account may edit."""
     color_rules: tuple["ColorRule", ...] = ()
     """Conditional formatting: cells below the frozen rows that equal a text get colours."""
+    header_fill: str | None = None
+    """With it, the header (the frozen rows) is bold on this background (``"RRGGBB"``; ``""``
+    for none); a header write's own ``fill`` still wins."""
+    header_columns: int = 0
+    """How many cells of each header row look so; 0: the whole row, cells written there
+    later too (a tab that grows to the right)."""
+    wrap_columns: tuple[int, ...] = ()
+    """1-based columns whose text wraps inside the column (long sentences stay readable),
+    top aligned. Like every column style here it is the column's own: cells typed or written
+    there later take it (Excel and LibreOffice give a new cell its column's style)."""
+    text_columns: tuple[int, ...] = ()
+    """1-based columns of IDs: text format and left aligned, so a typed ``000123`` keeps
+    its zeros and every ID lines up the same way."""
+    landscape: bool = True
+    """Printing (Excel; Google Sheets' API has no print settings): paper orientation."""
+    fit_width: int = 1
+    """Pages wide the tab is scaled to fit when printed (0: as many as it takes)."""
+    fit_height: int = 0
+    """Pages tall the tab is scaled to fit when printed (0: as many as it takes). The frozen
+    rows repeat on every printed page, and so do the frozen columns when it spans pages wide."""
+    print_scale: int = 100
+    """Percent the tab is printed at when neither ``fit_width`` nor ``fit_height`` is set."""
+    print_gridlines: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +144,13 @@ class LineChart:
     y_number_format: str | None = None
     width_cm: float = 24.0
     height_cm: float = 10.0
+    colors: tuple[str, ...] = ()
+    """Line colours (``"RRGGBB"``) of the series in order, repeated when there are more
+    series; empty: the program's own."""
+    x_number_format: str | None = None
+    """How category labels (dates) read; ``None``: as the cells show them."""
+    legend: str = "right"
+    """``right`` or ``bottom``."""
 
 
 @dataclass(frozen=True, slots=True)

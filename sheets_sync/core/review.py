@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from sheets_sync.core.books import LedgerState
 from sheets_sync.core.cells import CellValue, CellWrite, Grid, TabSpec, cell_text, grid_cell
@@ -25,13 +27,17 @@ from sheets_sync.core.model import (
     REJECTED,
     LedgerEntry,
 )
-from sheets_sync.core.project.table import DATE_TIME, TableLayout, column_formats, diff_cells, local_moment
+from sheets_sync.core.project.table import DATE_TIME, MONEY, TableLayout, column_formats, diff_cells, local_moment
 
 REVIEW_TAB = "Review"
-REVIEW_COLUMNS = ("Client", "Lead ID", "Reason", "Requested", "Why", "Decision", "Decided")
-REVIEW_FORMATS = {"Requested": DATE_TIME, "Decided": DATE_TIME}
-REVIEW_TAB_SPEC = TabSpec(REVIEW_TAB, column_widths=((1, 22), (2, 14), (3, 24), (4, 17), (5, 60), (6, 10), (7, 17)),
-                          dropdowns=((6, ("Approve", "Reject")),))
+REVIEW_COLUMNS = ("Client", "Lead ID", "Reason", "Requested", "Why", "Decision", "Decided", "Delivered", "Price")
+"""SPEC §2.4's columns, then what helps decide: the lead's delivery and price. A Review tab
+of an older release gets the last two appended at its right, as any missing engine column."""
+REVIEW_FORMATS = {"Requested": DATE_TIME, "Decided": DATE_TIME, "Delivered": DATE_TIME, "Price": MONEY}
+REVIEW_TAB_SPEC = TabSpec(
+    REVIEW_TAB, column_widths=((1, 20), (2, 12), (3, 24), (4, 16), (5, 60), (6, 11), (7, 16), (8, 16), (9, 10)),
+    dropdowns=((6, ("Approve", "Reject")),), header_fill="D9E1F2", header_columns=len(REVIEW_COLUMNS),
+    wrap_columns=(3, 5), text_columns=(2,))
 PRICE_REASON = "Price corrected to "
 
 
@@ -82,6 +88,19 @@ class ReviewLine:
     requested: datetime | None
     why: str
     decided: datetime | None
+    delivered: datetime | None = None
+    """The sale's delivery, local wall-clock time (blank when the row names no sale)."""
+    price: Decimal | None = None
+    """What the client paid for it (a corrected price's row: the new price)."""
+
+
+def _sale_facts(entry: LedgerEntry | None, zone: ZoneInfo | None) -> dict[str, datetime | Decimal | None]:
+    """The ``delivered`` and ``price`` of a ReviewLine about ``entry``'s sale."""
+    if entry is None:
+        return {}
+    delivered = entry.delivered_at.astimezone(zone) if zone is not None and entry.delivered_at.tzinfo else \
+        entry.delivered_at
+    return {"delivered": delivered, "price": entry.price}
 
 
 def plan_review_tab(grid: Grid, layout: TableLayout,
@@ -100,6 +119,8 @@ def plan_review_tab(grid: Grid, layout: TableLayout,
             wanted[(row, layout.column_of["Requested"])] = local_moment(line.requested)
         wanted[(row, layout.column_of["Why"])] = line.why
         wanted[(row, layout.column_of["Decided"])] = local_moment(line.decided)
+        wanted[(row, layout.column_of["Delivered"])] = local_moment(line.delivered)
+        wanted[(row, layout.column_of["Price"])] = line.price
     return diff_cells(REVIEW_TAB, grid, wanted, column_formats(layout, REVIEW_FORMATS))
 
 
@@ -109,7 +130,7 @@ def needs_review(entry: LedgerEntry) -> bool:
 
 
 REVIEW_REQUIRED = ("Client", "Lead ID", "Decision")
-REVIEW_ENGINE = ("Reason", "Requested", "Why", "Decided")
+REVIEW_ENGINE = ("Reason", "Requested", "Why", "Decided", "Delivered", "Price")
 
 
 @dataclass
@@ -214,10 +235,12 @@ def waiting_items(state: LedgerState) -> list[LedgerEntry]:
         and state.settlement(entry) is None)]
 
 
-def review_lines(state: LedgerState, review: ReviewTab) -> list[tuple[int | None, ReviewLine]]:
+def review_lines(state: LedgerState, review: ReviewTab, zone: ZoneInfo | None = None
+                 ) -> list[tuple[int | None, ReviewLine]]:
     """What each Review row shows: rows that name nothing say why; every request that went
     to review, and every corrected price, has its line (on the operator's row for it, else
-    appended); goodwill rows say what came of them."""
+    appended); goodwill rows say what came of them. Each line about a sale the ledger holds
+    shows its delivery (in ``zone``, the workspace's) and price."""
     row_of: dict[tuple[str, str], int] = {}
     price_row_of: dict[tuple[str, str, str], int] = {}
     lines: list[tuple[int | None, ReviewLine]] = []
@@ -236,19 +259,21 @@ def review_lines(state: LedgerState, review: ReviewTab) -> list[tuple[int | None
             outcome = state.by_kind.get((*key, "review"))
             lines.append((row_of.pop(key, None), ReviewLine(
                 entry.client, entry.lead_id, entry.reason, entry.first_seen,
-                outcome.detail if outcome else entry.detail, outcome.decided_at if outcome else None)))
+                outcome.detail if outcome else entry.detail, outcome.decided_at if outcome else None,
+                **_sale_facts(entry, zone))))
         elif entry.rule == PRICE_CORRECTED:
             answer = state.settlement(entry)
             why = answer.detail if answer else entry.detail if state.price_item(key) is entry \
                 else "Corrected again since: see the newer row of this lead."
             lines.append((price_row_of.pop((*key, price_reason(entry)), None), ReviewLine(
                 entry.client, entry.lead_id, price_reason(entry), entry.decided_at, why,
-                answer.decided_at if answer else None)))
+                answer.decided_at if answer else None, **_sale_facts(entry, zone))))
     rows_by_number = {row.row: row for row in review.rows}
     for key, number in row_of.items():
         override = state.by_kind.get((*key, "override"))
         why = override.detail if override else _goodwill_why(rows_by_number[number], state.latest.get(key))
-        lines.append((number, ReviewLine(key[0], key[1], None, None, why, override.decided_at if override else None)))
+        lines.append((number, ReviewLine(key[0], key[1], None, None, why, override.decided_at if override else None,
+                                         **_sale_facts(override or state.latest.get(key), zone))))
     for (client, lead_id, _), number in price_row_of.items():
         lines.append((number, ReviewLine(client, lead_id, None, None,
                                          "No such correction of this lead's price is known.", None)))

@@ -434,7 +434,7 @@ class Sync:
                     self.report.fail(f"tracking tab {title}", str(error))
         if review is not None:
             writes += review.header_writes + plan_review_tab(review.grid, review.layout,
-                                                             review_lines(state, review))
+                                                             review_lines(state, review, config.zone))
             if REVIEW_TAB not in grids:
                 new_tabs.append(REVIEW_TAB_SPEC)
         dashboard_plan = plan_dashboard(grids.get(DASHBOARD_TAB), dashboard)

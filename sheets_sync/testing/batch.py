@@ -167,6 +167,26 @@ def _update_cells(spreadsheet: _Spreadsheet, request: Mapping[str, Any]) -> dict
     return {}
 
 
+def _repeat_cell(spreadsheet: _Spreadsheet, request: Mapping[str, Any]) -> dict[str, Any]:
+    """A format set on every cell of a range. Background colours are kept, as updateCells keeps
+    them; other formats (bold, wrapping, alignment, text format) are accepted, not modelled."""
+    sheet, first_row, first_col, end_row, end_col = _grid_range(spreadsheet, request.get("range") or {})
+    if end_row > sheet.row_count or end_col > sheet.column_count:
+        raise _ApiError(400, f"Invalid range: it ends after the grid ({sheet.row_count} rows, "
+                             f"{sheet.column_count} columns).")
+    paths = {".".join(path) for path in _mask_paths(_parse_field_mask(request.get("fields") or ""))}
+    if not paths:
+        raise _ApiError(400, "Invalid repeatCell: fields is required.")
+    if paths & {"*", "userEnteredFormat", "userEnteredFormat.backgroundColor"}:
+        background = ((request.get("cell") or {}).get("userEnteredFormat") or {}).get("backgroundColor")
+        for position in ((row, col) for row in range(first_row, end_row) for col in range(first_col, end_col)):
+            if background:
+                sheet.backgrounds[position] = dict(background)
+            else:
+                sheet.backgrounds.pop(position, None)
+    return {}
+
+
 def _append_dimension(spreadsheet: _Spreadsheet, request: Mapping[str, Any]) -> dict[str, Any]:
     sheet = spreadsheet.sheet_by_id(request.get("sheetId"))
     length = request.get("length", 0)
@@ -265,6 +285,7 @@ _BATCH_UPDATE_REQUESTS: dict[str, Callable[[_Spreadsheet, Mapping[str, Any]], di
     "updateSheetProperties": _update_sheet_properties,
     "updateSpreadsheetProperties": _update_spreadsheet_properties,
     "updateCells": _update_cells,
+    "repeatCell": _repeat_cell,
     "appendDimension": _append_dimension,
     "updateDimensionProperties": _update_dimension_properties,
     "insertDimension": _insert_dimension,

@@ -21,7 +21,7 @@ import math
 import posixpath
 import re
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -39,6 +39,9 @@ from sheets_sync.core.cells import CellValue, CellWrite, Formula, column_letter,
 
 DATE_FORMAT = "yyyy-mm-dd"
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
+WRAP_SAFE = 8
+"""Characters of text that fit on one line of any wrapped column: longer text in a wrapped
+cell is left to openpyxl, which sizes the row."""
 FORMULA_STARTS = ("=", "+", "-", "@")
 """What makes Excel read a typed entry as a formula."""
 
@@ -53,6 +56,7 @@ _DIMENSION = re.compile(rb"<dimension\b[^>]*?\sref=[\"']([^\"']*)[\"'][^>]*/>")
 CELL_REFERENCE = re.compile(rb"\sr=[\"']([A-Z]{1,3})?([0-9]+)[\"']")
 """A row's (``r="5"``) or a cell's (``r="B5"``) reference among an element's attributes."""
 _STYLE = re.compile(rb"\ss=[\"']([0-9]+)[\"']")
+_COLUMN = re.compile(rb"<col\b([^>]*?)/?>")
 _SPANS = re.compile(rb"\sspans=[\"'][^\"']*[\"']")
 _UNSURE = re.compile(rb"<!--|<!\[CDATA\[|<\w+:sheetData|<mergeCell\b")
 FORMULA_ELEMENT = re.compile(rb"<(?:\w+:)?f[\s>/]")
@@ -172,11 +176,16 @@ def _patched_sheet(sheet_xml: bytes, writes: Sequence[CellWrite], styles: _Style
     for write in writes:
         by_row.setdefault(write.row, {}).setdefault(write.col, []).append(write)
     existing = dict(zip(row_numbers, rows))
+    column_styles = _column_styles(sheet_xml[:data.start()])
     new_rows = []
     for number in sorted(set(row_numbers) | set(by_row)):
         attributes, content = existing.get(number, (f' r="{number}"'.encode(), b""))
         if number in by_row:
-            content = _patched_row(number, content, by_row[number], styles)
+            row_style = _attribute(attributes, b"s") if _attribute(attributes, b"customFormat") in ("1", "true") \
+                else None
+            # A new cell takes its row's or column's style, as openpyxl's path gives it (style.take_line_style).
+            content = _patched_row(number, content, by_row[number], styles,
+                                   (lambda _: int(row_style)) if row_style else column_styles)
             attributes = _SPANS.sub(b"", attributes)  # an optional hint the new cells may fall outside
         new_rows.append(b"<row" + attributes + (b">" + content + b"</row>" if content else b"/>"))
     body = b"<sheetData>" + b"".join(new_rows) + b"</sheetData>"
@@ -204,7 +213,19 @@ def _row_number(attributes: bytes) -> int:
     return int(reference[2])
 
 
-def _patched_row(row: int, content: bytes, writes: Mapping[int, Sequence[CellWrite]], styles: _Styles) -> bytes:
+def _column_styles(before_data: bytes) -> Callable[[int], int]:
+    """The style a new cell of a column takes: its ``<col style=..>``, else the default."""
+    ranges = []
+    for attributes in _COLUMN.findall(before_data):
+        style = _attribute(attributes, b"style")
+        if style:
+            ranges.append((int(_attribute(attributes, b"min") or 0), int(_attribute(attributes, b"max") or 0),
+                           int(style)))
+    return lambda column: next((style for first, last, style in ranges if first <= column <= last), 0)
+
+
+def _patched_row(row: int, content: bytes, writes: Mapping[int, Sequence[CellWrite]], styles: _Styles,
+                 new_cell_style: Callable[[int], int] = lambda _: 0) -> bytes:
     cells: dict[int, bytes] = {}
     style_of: dict[int, int] = {}
     for attributes, inner in _split(content, _CELL):
@@ -222,9 +243,12 @@ def _patched_row(row: int, content: bytes, writes: Mapping[int, Sequence[CellWri
     if list(cells) != sorted(cells):
         raise _NotPatchable("cells out of order")
     for column, cell_writes in writes.items():
-        style = style_of.get(column, 0)
+        style = style_of[column] if column in style_of else new_cell_style(column)
         for write in cell_writes:  # one after the other, as openpyxl sets them
             style = styles.style_for(style, write)
+        value = cell_writes[-1].value
+        if isinstance(value, str) and len(value) > WRAP_SAFE and styles.wraps(style):
+            raise _NotPatchable("wrapped text: openpyxl's path makes its row tall enough (style.fit_row_height)")
         cells[column] = _cell_xml(cell_writes[-1], style)
     return b"".join(cells[column] for column in sorted(cells) if cells[column])
 
@@ -315,6 +339,10 @@ class _Styles:
         self._base_custom = dict(self._custom)
         self._derived: dict[tuple[int, str, bool], int] = {}
         self._style_for: dict[tuple[int, str | None, object], int] = {}
+
+    def wraps(self, style: int) -> bool:
+        inner = self._xfs[style][1] if style < len(self._xfs) else b""
+        return re.search(rb"<alignment\b[^>]*\swrapText=[\"'](?:1|true)[\"']", inner) is not None
 
     def format_of(self, style: int) -> str:
         attributes = self._xfs[style][0] if style < len(self._xfs) else b""

@@ -37,7 +37,7 @@ from sheets_sync.backends.excel.patch import (
     write_archive,
     xml_text,
 )
-from sheets_sync.backends.excel.style import decorate_cell, decorate_new_tab, place_charts
+from sheets_sync.backends.excel.style import decorate_cell, decorate_new_tab, place_charts, take_line_style
 from sheets_sync.core.cells import (
     CellValue,
     CellWrite,
@@ -399,7 +399,10 @@ def apply_writes(book: OpenpyxlWorkbook, writes: Sequence[CellWrite], new_tabs: 
     sheet_of = {tab: book[tab] for tab in {write.tab for write in writes}}  # book[tab] scans every tab
     for write in writes:
         sheet = sheet_of[write.tab]
+        new = (write.row, write.col) not in sheet._cells
         cell = sheet.cell(row=write.row, column=write.col)
+        if new:  # as Excel gives a typed cell: a wrapped Detail column wraps its new rows
+            take_line_style(sheet, cell)
         if isinstance(cell, MergedCell):  # an engine cell a person merged into a neighbour
             _unmerge_around(sheet, write.row, write.col)
             cell = sheet.cell(row=write.row, column=write.col)

@@ -2,9 +2,12 @@
 :class:`~sheets_sync.core.cells.CellWrite` and :class:`~sheets_sync.core.cells.LineChart` describe on Google Sheets.
 
 They travel in the one batch a write sends (the three-requests-per-spreadsheet bound holds):
-``setDataValidation`` (a list of choices, not strict), ``addProtectedRange`` (editable by the
-service account only), ``addConditionalFormatRule``, cell ``note`` and background colour
-inside ``updateCells``, and ``deleteEmbeddedObject`` + ``addChart`` for charts.
+``repeatCell`` (the header's bold and fill; wrapped columns; ID columns as left-aligned
+text), ``setDataValidation`` (a list of choices, not strict), ``addProtectedRange``
+(editable by the service account only), ``addConditionalFormatRule``, cell ``note`` and
+background colour inside ``updateCells``, and ``deleteEmbeddedObject`` + ``addChart`` for
+charts. A TabSpec's print settings have no counterpart: the Sheets API has no page setup
+(Google Sheets asks for it in its print dialog each time).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ def tab_requests(spec: TabSpec, sheet_id: int, editor: str) -> list[dict[str, An
     """Dropdowns, protected ranges and conditional colours of a tab added in this batch."""
     requests: list[dict[str, Any]] = []
     below_header = {"sheetId": sheet_id, "startRowIndex": spec.frozen_rows}
+    requests.extend(format_requests(spec, sheet_id))
     for column, choices in spec.dropdowns:
         requests.append({"setDataValidation": {
             "range": {**below_header, "startColumnIndex": column - 1, "endColumnIndex": column},
@@ -66,6 +70,41 @@ def tab_requests(spec: TabSpec, sheet_id: int, editor: str) -> list[dict[str, An
                             "format": cell_format},
         }}})
     return requests
+
+
+def format_requests(spec: TabSpec, sheet_id: int) -> list[dict[str, Any]]:
+    """``repeatCell`` requests for the header look and the column styles of a new tab. Each
+    sets only its own fields, so the values and number formats written later keep them."""
+    requests: list[dict[str, Any]] = []
+    if spec.header_fill is not None and spec.frozen_rows:
+        header = {"sheetId": sheet_id, "startRowIndex": 0, "endRowIndex": spec.frozen_rows}
+        if spec.header_columns:  # else the whole rows, as wide as the grid is
+            header.update(startColumnIndex=0, endColumnIndex=spec.header_columns)
+        look: dict[str, Any] = {"textFormat": {"bold": True}, "verticalAlignment": "TOP"}
+        if spec.header_fill:
+            look["backgroundColor"] = color(spec.header_fill)
+        requests.append(_repeat(header, look))
+    if spec.wrap_columns:  # rows grow: every cell reads from the top
+        requests.append(_repeat({"sheetId": sheet_id, "startRowIndex": spec.frozen_rows},
+                                {"verticalAlignment": "TOP"}))
+    for column in spec.text_columns:
+        requests.append(_repeat(_below_header(spec, sheet_id, column),
+                                {"numberFormat": {"type": "TEXT"}, "horizontalAlignment": "LEFT",
+                                 "verticalAlignment": "TOP"}))
+    for column in spec.wrap_columns:
+        requests.append(_repeat(_below_header(spec, sheet_id, column),
+                                {"wrapStrategy": "WRAP", "verticalAlignment": "TOP"}))
+    return requests
+
+
+def _below_header(spec: TabSpec, sheet_id: int, column: int) -> dict[str, Any]:
+    return {"sheetId": sheet_id, "startRowIndex": spec.frozen_rows, "startColumnIndex": column - 1,
+            "endColumnIndex": column}
+
+
+def _repeat(grid_range: dict[str, Any], cell_format: dict[str, Any]) -> dict[str, Any]:
+    fields = ",".join(f"userEnteredFormat.{name}" + (".bold" if name == "textFormat" else "") for name in cell_format)
+    return {"repeatCell": {"range": grid_range, "cell": {"userEnteredFormat": cell_format}, "fields": fields}}
 
 
 def chart_requests(charts: Sequence[LineChart], tabs: Mapping[str, tuple[int, tuple[int, ...]]]
@@ -109,13 +148,16 @@ def _embedded_chart(chart: LineChart, sheet_id: int, chart_id: int) -> dict[str,
             "title": chart.title,
             "basicChart": {
                 "chartType": "LINE",
-                "legendPosition": "RIGHT_LEGEND",
+                "legendPosition": "BOTTOM_LEGEND" if chart.legend == "bottom" else "RIGHT_LEGEND",
                 "headerCount": 1,
                 "axis": [{"position": "BOTTOM_AXIS", "title": chart.x_title},
                          {"position": "LEFT_AXIS", "title": chart.y_title}],
                 "domains": [{"domain": column_range(chart.category_column, chart.header_row)}],
-                "series": [{"series": column_range(column, chart.header_row), "targetAxis": "LEFT_AXIS"}
-                           for column in range(chart.first_series_column, chart.last_series_column + 1)],
+                "series": [{"series": column_range(column, chart.header_row), "targetAxis": "LEFT_AXIS",
+                            **({"colorStyle": {"rgbColor": color(chart.colors[index % len(chart.colors)])}}
+                               if chart.colors else {})}
+                           for index, column in enumerate(range(chart.first_series_column,
+                                                                chart.last_series_column + 1))],
             },
         },
         "position": {"overlayPosition": {

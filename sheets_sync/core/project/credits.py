@@ -28,7 +28,9 @@ CREDITS_COLUMNS = ("Date", "Lead ID", "Delivered", "Type", "Amount", "Why")
 CREDITS_FORMATS = {1: DATE, 3: DATE, 5: MONEY}
 TOTAL_FILL, HEADER_FILL = "EDEDED", "D9E1F2"
 CREDITS_TAB_SPEC = TabSpec(CREDITS_TAB, column_widths=((1, 12), (2, 14), (3, 12), (4, 12), (5, 12), (6, 30)),
-                           read_only_columns=tuple(range(1, len(CREDITS_COLUMNS) + 1)))
+                           read_only_columns=tuple(range(1, len(CREDITS_COLUMNS) + 1)),
+                           header_fill=HEADER_FILL, header_columns=len(CREDITS_COLUMNS), text_columns=(2,),
+                           wrap_columns=(6,))
 """Engine-owned and read-only like the engine columns of a returns tab."""
 
 _WHY = {"decision": "approved", "review": "approved on review", "override": "goodwill", "reversal": "reversed",

@@ -7,12 +7,17 @@ cells that differ. The whole tab is the engine's; anything else typed there is c
 Layout (fixed, so cells only change when numbers do)::
 
     A1         title
-    A2:F21     line chart "Refund rate by week" (one line per group)
+    A2:F21     line chart "Refund rate by week" (one line per group, each its own colour)
     A22        the layout: which weeks (timezone) and groups the figures are for
     A23:F…     Totals per group | Clients closest to their cap | Top return reasons |
-               Returns by source (one table under the other, a blank row between)
-    H23:…      the chart's data: "Week ending" and one column per group, one row per week,
-               the last 26 weeks at most (from the first week with leads)
+               Returns by source | Credits (one table under the other, a blank row between)
+    H1:…       the chart's data, right of the chart: "Week ending" ("Feb 17") and one column
+               per group, one row per week, the last 26 full weeks at most (from the first
+               week with leads). The week under way is left out of the chart and its data
+               (the title says so): its few leads would make every line jump at the end.
+
+Reasons read as the clients' dropdown names them ("Wrong number"), and titles speak plain
+words, never config keys. Printed: landscape, one page wide, no gridlines.
 
 The chart is placed when the tab is created and placed again (the old one removed, in the
 same write) whenever its data block changes shape: a group appears, or the block gains a
@@ -47,6 +52,7 @@ from sheets_sync.core.model import APPROVED, LedgerEntry
 from sheets_sync.core.money import ZERO
 from sheets_sync.core.project.layout import layout_line
 from sheets_sync.core.project.tracking import GroupKey, Refund, WeekFigures
+from sheets_sync.core.project.template import reason_label
 from sheets_sync.core.reasons import reason_code
 from sheets_sync.core.weeks import local_date, week_ending
 
@@ -58,13 +64,20 @@ CHART_WEEKS = 26
 TITLE_ROW, CHART_ROW = 1, 2
 TABLES_ROW = 23
 BLOCK_COLUMN = 8  # H
+BLOCK_HEADER_ROW = 2  # its title in H1
 TOP_ROWS = 10
 LAYOUT_CELL = (TABLES_ROW - 1, 1)
 COUNT, MONEY, PERCENT, DATE = "#,##0", "#,##0.00", "0.0%", "yyyy-mm-dd"
+SHORT_DATE = "mmm d"  # "Feb 17": a chart label that fits on one line
 TITLE_FILL, HEADER_FILL = "D9E1F2", "EDEDED"
 NO_SOURCE = "(no source)"
+GROUP_WIDTH = 18  # a group's chart-data column: "Auto Insurance UK" reads whole
+LINE_COLORS = ("4E79A7", "F28E2B", "E15759", "76B7B2", "59A14F", "EDC948", "B07AA1", "FF9DA7", "9C755F", "BAB0AC")
+"""Tableau's ten qualitative colours: lines that tell apart (also in print and for most
+colour-blind readers), repeated past ten groups."""
 DASHBOARD_TAB_SPEC = TabSpec(DASHBOARD_TAB, frozen_rows=0, column_widths=(
-    (1, 30), (2, 14), (3, 16), (4, 14), (5, 13), (6, 14), (7, 3), (8, 13)), default_width=13)
+    (1, 30), (2, 14), (3, 16), (4, 14), (5, 13), (6, 14), (7, 3), (8, 12)), default_width=GROUP_WIDTH,
+    print_gridlines=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +99,8 @@ class Dashboard:
     tables: tuple[Table, ...]
     layout: str = ""
     """The layout its figures are for (layout.py): a later run compares it with the config."""
+    week_under_way: date | None = None
+    """The week of the latest day the data speaks of, left out of ``weeks``: not over yet."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,10 +141,11 @@ def build_dashboard(figures: Mapping[GroupKey, Mapping[date, WeekFigures]], titl
     first_week = min((week for key in groups for week, figure in figures.get(key, {}).items() if figure.delivered),
                      default=None)
     weeks: list[date] = []
-    if first_week is not None and today is not None:
-        this_week = week_ending(today, config.week_end_weekday)
-        start = max(first_week, this_week - timedelta(weeks=CHART_WEEKS - 1))
-        weeks = [start + timedelta(weeks=offset) for offset in range((this_week - start).days // 7 + 1)]
+    this_week = week_ending(today, config.week_end_weekday) if today is not None else None
+    if first_week is not None and this_week is not None:
+        last_full = this_week - timedelta(weeks=1)
+        start = max(first_week, last_full - timedelta(weeks=CHART_WEEKS - 1))
+        weeks = [start + timedelta(weeks=offset) for offset in range((last_full - start).days // 7 + 1)]
     rates = tuple(tuple(_week_rate(figures.get(key, {}).get(week)) for key in groups) for week in weeks)
 
     totals = []
@@ -157,7 +173,7 @@ def build_dashboard(figures: Mapping[GroupKey, Mapping[date, WeekFigures]], titl
         _credits_table(entries, config, today, invoiced_through_seq),
     )
     layout = layout_line(config.week_end_weekday, config.timezone, config.tracking.group_by)
-    return Dashboard(tuple(weeks), tuple(titles[key] for key in groups), rates, tables, layout)
+    return Dashboard(tuple(weeks), tuple(titles[key] for key in groups), rates, tables, layout, this_week)
 
 
 def _week_rate(figure: WeekFigures | None) -> float | None:
@@ -186,8 +202,11 @@ def _cap_table(summary: LeadSummary, refunds: Sequence[Refund], config: Config, 
         share = round(rate / cap, 4) if rate is not None and cap else None
         rows.append((client, delivered[client], returned[client], rate, cap, share))
     rows.sort(key=lambda row: (-(row[5] if row[5] is not None else -1), row[0]))
-    as_of = f"as of {today.isoformat()}, " if today is not None else ""
-    return Table(f"Clients closest to their cap ({as_of}each over its cap_window_days)",
+    windows = sorted({policy.cap_window_days for policy in policies.values()})
+    window = f"last {windows[0]} days" if len(windows) == 1 else "each client's own window: " + \
+        " or ".join(f"{days}" for days in windows) + " days"
+    as_of = f", as of {today.isoformat()}" if today is not None else ""
+    return Table(f"Clients closest to their return-rate cap ({window}{as_of})",
                  ("Client", "Leads", "Approved returns", "Return rate", "Cap", "Share of cap"),
                  (None, COUNT, COUNT, PERCENT, PERCENT, PERCENT), tuple(rows[:TOP_ROWS]))
 
@@ -204,7 +223,7 @@ def _reason_table(entries: Sequence[LedgerEntry], config: Config) -> Table:
             if entry.client not in aliases:
                 aliases[entry.client] = config.policy_for(entry.client).aliases
             code = reason_code(entry.reason, aliases[entry.client]) if entry.reason else None
-            reason_of[key] = code or ("(not recognised)" if entry.reason else "(no reason)")
+            reason_of[key] = reason_label(code) if code else "(not recognised)" if entry.reason else "(no reason)"
     requests = Counter(reason_of.values())
     approved = Counter(reason for key, reason in reason_of.items() if latest.get(key) == APPROVED)
     total = sum(requests.values())
@@ -258,9 +277,8 @@ def _credits_table(entries: Sequence[LedgerEntry], config: Config, today: date |
 
 def dashboard_cells(dashboard: Dashboard) -> dict[tuple[int, int], tuple[CellValue, str | None, str]]:
     """(row, column) -> (value, number format, fill) of every cell the tab should hold."""
-    cells: dict[tuple[int, int], tuple[CellValue, str | None, str]] = {
-        (TITLE_ROW, 1): (f"Refund rate by week per group (accrual), last {len(dashboard.weeks)} weeks", None,
-                         TITLE_FILL)}
+    cells: dict[tuple[int, int], tuple[CellValue, str | None, str]] = {(TITLE_ROW, 1): (_title(dashboard), None,
+                                                                                       TITLE_FILL)}
     if dashboard.layout:
         cells[LAYOUT_CELL] = (dashboard.layout, None, "")
     row = TABLES_ROW
@@ -272,28 +290,38 @@ def dashboard_cells(dashboard: Dashboard) -> dict[tuple[int, int], tuple[CellVal
             for column, (value, number_format) in enumerate(zip(values, table.formats), start=1):
                 cells[(row + offset, column)] = (value, number_format, "")
         row += len(table.rows) + 3
-    cells[(TABLES_ROW, BLOCK_COLUMN)] = ("Refund rate by week (chart data)", None, TITLE_FILL)
-    header_row = TABLES_ROW + 1
+    cells[(BLOCK_HEADER_ROW - 1, BLOCK_COLUMN)] = ("Chart data: refund rate by week ending", None, TITLE_FILL)
+    header_row = BLOCK_HEADER_ROW
     for column, name in enumerate(("Week ending", *dashboard.groups), start=BLOCK_COLUMN):
         cells[(header_row, column)] = (name, None, HEADER_FILL)
     for offset, (week, rates) in enumerate(zip(dashboard.weeks, dashboard.rates), start=1):
-        cells[(header_row + offset, BLOCK_COLUMN)] = (week, DATE, "")
+        cells[(header_row + offset, BLOCK_COLUMN)] = (week, SHORT_DATE, "")
         for column, rate in enumerate(rates, start=BLOCK_COLUMN + 1):
             cells[(header_row + offset, column)] = (rate, PERCENT, "")
     return cells
 
 
+def _title(dashboard: Dashboard) -> str:
+    weeks = len(dashboard.weeks)
+    title = f"Refund rate by week per group (accrual), last {weeks} full week{'s' * (weeks != 1)}"
+    under_way = dashboard.week_under_way
+    if under_way is not None:
+        title += f"; the week ending {under_way:%b} {under_way.day} is under way and left out"
+    return title
+
+
 def refund_rate_chart(dashboard: Dashboard) -> LineChart:
-    header_row = TABLES_ROW + 1
+    header_row = BLOCK_HEADER_ROW
     return LineChart(DASHBOARD_TAB, "Refund rate by week (accrual)", CHART_ROW, 1, header_row, header_row + 1,
                      header_row + len(dashboard.weeks), BLOCK_COLUMN, BLOCK_COLUMN + 1,
                      BLOCK_COLUMN + len(dashboard.groups), y_title="Refund rate", x_title="Week ending",
-                     y_number_format="0%", width_cm=26, height_cm=10.5)
+                     y_number_format="0%", width_cm=19.4, height_cm=10.4, colors=LINE_COLORS,
+                     x_number_format=SHORT_DATE, legend="bottom")
 
 
 def _block_shape(grid: Grid) -> tuple[tuple[str, ...], int]:
     """The chart block as the tab holds it: series names and number of week rows."""
-    header_row = TABLES_ROW + 1
+    header_row = BLOCK_HEADER_ROW
     names = []
     column = BLOCK_COLUMN + 1
     while (name := grid_cell(grid, header_row, column)) not in (None, ""):

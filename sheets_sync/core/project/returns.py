@@ -34,9 +34,19 @@ ENGINE_COLUMNS = ("Status", "Detail", "Credit", "Week restated", "First seen")
 RETURNS_FORMATS = {"Credit": MONEY, "Week restated": DATE, "First seen": DATE_TIME}
 
 
+HEADER_FILL = "D9D9D9"
+
+
 def returns_tab_spec(title: str) -> TabSpec:
-    """A returns tab the engine creates: header frozen, room for the Detail sentences."""
-    return TabSpec(title, column_widths=((1, 16), (2, 24), (3, 20), (4, 16), (5, 60), (6, 10), (7, 14), (8, 17)))
+    """A returns tab the engine creates: bold header, frozen; ``Lead ID`` as left-aligned
+    text (a typed ``000123`` keeps its zeros); ``Reason``, ``Note`` and ``Detail`` wrap, so
+    a 190-character ``Detail`` reads whole in three lines; printed landscape, one page wide."""
+    columns = (*CLIENT_COLUMNS, *ENGINE_COLUMNS)
+    column_of = {name: column for column, name in enumerate(columns, start=1)}
+    return TabSpec(title, column_widths=((1, 16), (2, 22), (3, 20), (4, 15), (5, 66), (6, 10), (7, 14), (8, 17)),
+                   header_fill=HEADER_FILL, header_columns=len(columns),
+                   wrap_columns=(column_of["Reason"], column_of["Note"], column_of["Detail"]),
+                   text_columns=(column_of["Lead ID"],))
 
 
 @dataclass(frozen=True, slots=True)

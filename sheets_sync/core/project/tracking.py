@@ -68,12 +68,16 @@ METRICS: tuple[Metric, ...] = (
 )
 HEADER_LABEL = "Metric"
 LABEL_WIDTH, WEEK_WIDTH = 30, 12
+PRINT_SCALE = 70
 
 
 def tracking_tab_spec(title: str) -> TabSpec:
-    """New tracking tabs: header row and label column frozen, dates and labels readable."""
+    """New tracking tabs: header row (bold, weeks added later too) and label column frozen,
+    dates and labels readable. Printed landscape at 70%: a quarter's weeks (13) and every
+    metric on a page, further weeks on further pages, each with the labels and the week
+    dates (a year of weeks scaled to one page wide would be too small to read)."""
     return TabSpec(title, frozen_rows=1, frozen_columns=1, column_widths=((1, LABEL_WIDTH),),
-                   default_width=WEEK_WIDTH)
+                   default_width=WEEK_WIDTH, header_fill="", fit_width=0, fit_height=0, print_scale=PRINT_SCALE)
 RESERVED_TABS = ("Review", "Dashboard", "Audit log")
 _PLACEHOLDER = re.compile(r"\{([^}]+)\}")
 _INVALID_TITLE_CHARS = re.compile(r"[\[\]:*?/\\]")
