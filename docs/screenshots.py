@@ -35,11 +35,12 @@ def _single_tab_copy(source: Path, tab: str, rows: int | None, target: Path) -> 
     sheet = book[tab]
     if rows is not None:
         sheet.print_area = f"A1:{sheet.cell(1, sheet.max_column).column_letter}{rows}"
-    sheet.page_setup.orientation = "landscape"
+    # The engine's own page setup (landscape, gridlines as the tab needs), on one A3 page
+    # with the row and column headings, so the picture shows where things are.
     sheet.page_setup.paperSize = sheet.PAPERSIZE_A3
     sheet.sheet_properties.pageSetUpPr.fitToPage = True
     sheet.page_setup.fitToWidth, sheet.page_setup.fitToHeight = 1, 1
-    sheet.print_options.gridLines = sheet.print_options.headings = True
+    sheet.print_options.headings = True
     book.save(target)
     return target
 
