@@ -156,12 +156,16 @@ def test_a_ledger_written_by_the_previous_release_is_upgraded_in_place(tmp_path:
     audit_before = (workspace / "audit.csv").read_text()
     report = run_sync(load_config(workspace / "config.yaml"), as_of=None)
     assert report.exit_code == 0 and report.new_entries == []
-    assert {write.tab for _, write in report.changes} - {"Auto Insurance US", "Solar UK"} == {"Dashboard", "Credits"}
+    assert {write.tab for _, write in report.changes} - {"Auto Insurance US", "Solar UK"} == \
+        {"Dashboard", "Credits", "Returns", "Review"}  # Review: this release's Delivered and Price columns
+    # In a returns tab, only the policy note on Lead ID, which the engine meets for the first time.
+    assert {(write.row, write.col, write.value) for _, write in report.changes if write.tab == "Returns"} == \
+        {(1, 1, "Lead ID")} and all(write.note for _, write in report.changes if write.tab == "Returns")
     assert "Weeks end on Sundays (America/New_York); one tab per vertical and country" in \
         [write.value for _, write in report.changes if write.tab == "Dashboard"]  # the layout line, and new tables
     after = {(name, tab): read_xlsx(workspace / name, tab) for name, tab in before}
-    for (name, tab), grid in before.items():  # what was there stays: the rows of this release are added below
-        kept = [row for row in after[(name, tab)][: len(grid)] if row[0] != "Net revenue"]
+    for (name, tab), grid in before.items():  # what was there stays: this release adds rows below, columns right
+        kept = [row[:len(grid[0])] for row in after[(name, tab)][: len(grid)] if row[0] != "Net revenue"]
         assert kept == [row for row in grid if row[0] != "Net revenue"], tab
         assert [row[0] for row in after[(name, tab)][len(grid):]] in ([], ["Replaced leads", "Refunds after close"])
     header, _, rows = audit_before.partition("\n")  # its rows stay; the header gains this release's columns
@@ -184,7 +188,8 @@ def test_a_dry_run_over_an_old_ledger_upgrades_nothing_on_disk(tmp_path: Path) -
     shutil.copytree(FIXTURE, workspace)
     before = files_on_disk(workspace)
     report = run_sync(load_config(workspace / "config.yaml"), dry_run=True)
-    assert report.new_entries == [] and "Returns" not in {write.tab for _, write in report.changes}
+    assert report.new_entries == [] and {(write.row, write.col) for _, write in report.changes
+                                         if write.tab == "Returns"} == {(1, 1)}  # the policy note only
     assert files_on_disk(workspace) == before
 
 

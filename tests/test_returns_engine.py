@@ -19,6 +19,7 @@ from openpyxl import load_workbook
 
 from sheets_sync import load_config, run_sync
 from sheets_sync.core.cells import CellWrite
+from sheets_sync.core.reasons import reason_label
 
 AS_OF = "2024-03-03T10:00"  # a Sunday; weeks end on Sundays in the workspace fixture
 THIS_WEEK = date(2024, 3, 3)
@@ -76,7 +77,7 @@ def test_approved_request_shows_credit_week_first_seen_and_is_one_ledger_entry(w
 
     row, = workspace.returns("Acme")
     assert row["Status"] == "Approved"
-    assert row["Detail"] == "Approved (wrong_number): $12.34 as wallet credit; lead delivered 2024-03-01."
+    assert row["Detail"] == "Approved (Wrong number): $12.34 as wallet credit; lead delivered 2024-03-01."
     assert money(row["Credit"]) == Decimal("12.34")
     assert row["Week restated"] == datetime(2024, 3, 3)
     assert row["First seen"] == datetime(2024, 3, 3, 10, 0)
@@ -121,7 +122,8 @@ def test_reason_that_is_an_outcome_not_a_defect_is_rejected(workspace: Workspace
     workspace.run(as_of=AS_OF)
     row, = workspace.returns("Acme")
     assert row["Status"] == "Rejected"
-    assert row["Detail"].startswith("Reason no_answer is not returnable (returnable reasons: wrong_number,")
+    assert row["Detail"] == ("No answer is not a returnable reason under your policy (the note on the Lead ID "
+                             "header lists those that are).")
     assert ledger_rows(workspace)[0]["rule"] == "reason_not_returnable"
 
 
@@ -160,7 +162,7 @@ def test_reason_text_nobody_can_map_waits_for_review(workspace: Workspace) -> No
     workspace.run(as_of=AS_OF)
     row, = workspace.returns("Acme")
     assert (row["Status"], row["Detail"]) == \
-        ("Needs review", "Reason 'the guy was rude' is not one we recognise; an operator will review it.")
+        ("Needs review", "We do not recognise the reason 'the guy was rude'; a person will review it.")
     assert ledger_rows(workspace)[0]["rule"] == "unknown_reason"
 
 
@@ -192,7 +194,7 @@ def test_the_same_lead_twice_in_one_cell_is_credited_once(workspace: Workspace) 
     workspace.run(as_of=AS_OF)
     row, = workspace.returns("Acme")
     assert row["Status"] == "Mixed"
-    assert row["Detail"].startswith("000123: Approved - Approved (fake_info): $7.00")
+    assert row["Detail"].startswith("000123: Approved (Fake info): $7.00")
     assert row["Detail"].endswith("| 123: Duplicate request - Already requested on row 2")
     assert money(row["Credit"]) == Decimal("7.00")
     assert [(e["lead_id"], e["status"]) for e in ledger_rows(workspace)] == [("000123", "Approved")]
@@ -225,9 +227,9 @@ def test_a_row_whose_ids_differ_in_outcome_is_mixed_with_each_outcome_and_the_su
     assert row["Status"] == "Mixed"
     assert money(row["Credit"]) == Decimal("17.89")
     assert row["Detail"].split(" | ") == [
-        "A1: Approved - Approved (wrong_number): $12.34 as wallet credit; lead delivered 2024-03-01",
+        "A1: Approved (Wrong number): $12.34 as wallet credit; lead delivered 2024-03-01",
         "A2: Rejected - Outside the 7-day return window: delivered 2024-02-10, reported 2024-03-03",
-        "A3: Approved - Approved (wrong_number): $5.55 as wallet credit; lead delivered 2024-02-25",
+        "A3: Approved (Wrong number): $5.55 as wallet credit; lead delivered 2024-02-25",
         "ZZZ: Unknown lead ID - No lead ZZZ was delivered to you",
     ]
     assert row["Week restated"] == "2024-02-25, 2024-03-03"
@@ -298,7 +300,7 @@ def test_client_overrides_merge_over_the_workspace_defaults(workspace: Workspace
     assert acme["A1"]["Detail"] == "Outside the 3-day return window: delivered 2024-02-27, reported 2024-03-03."
     assert acme["A2"]["Status"] == "Rejected"
     assert zenith["Z1"]["Detail"] == \
-        "Approved (wrong_number): $10.00 as a replacement lead; lead delivered 2024-02-27."
+        "Approved (Wrong number): $10.00 as a replacement lead; lead delivered 2024-02-27."
     assert zenith["Z2"]["Status"] == "Approved"       # the workspace's 10 days, not the built-in 7
     assert zenith["Z3"]["Status"] == "Approved"       # Zenith's own returnable reasons
     assert {(e["client"], e["credit_type"]) for e in ledger_rows(workspace)} == {("Acme", "invoice"),
@@ -343,7 +345,7 @@ def test_reason_text_maps_to_a_code_through_built_in_and_configured_aliases(
     workspace.run(as_of=AS_OF)
     row, = workspace.returns("Acme")
     assert row["Status"] == "Approved"
-    assert row["Detail"].startswith(f"Approved ({code}): ")
+    assert row["Detail"].startswith(f"Approved ({reason_label(code)}): ")
 
 
 def test_a_configured_alias_of_another_client_means_nothing_here(workspace: Workspace) -> None:
@@ -488,7 +490,7 @@ def test_engine_columns_are_found_by_header_wherever_the_client_moved_them(works
     assert [row[:4] for row in grid[1:]] == [["call back", "wrong number", "PO-1", "A1"],
                                             [None, "fake", "PO-2", "A2"]]
     assert [row[4] for row in grid[1:]] == ["Approved", "Rejected"]
-    assert grid[1][5].startswith("Approved (wrong_number)") and grid[2][5].startswith("Outside the 7-day")
+    assert grid[1][5].startswith("Approved (Wrong number)") and grid[2][5].startswith("Outside the 7-day")
     assert money(grid[1][6]) == Decimal("3.00") and grid[2][6] is None
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from sheets_sync.core.model import APPROVED, NEEDS_REVIEW, REJECTED, Lead, Verdict
 from sheets_sync.core.money import format_money
-from sheets_sync.core.reasons import reason_code
+from sheets_sync.core.reasons import reason_code, reason_label
 
 if TYPE_CHECKING:  # the config is read by the I/O layer and handed in
     from sheets_sync.config import Policy
@@ -70,8 +70,9 @@ def reason_given(request: Request, policy: Policy, history: ClientHistory, code:
     return None
 
 
-QUOTED_REASON_LIMIT = 200
-"""Characters of a client's reason that a Detail quotes; the Review tab shows all of it."""
+QUOTED_REASON_LIMIT = 60
+"""Characters of a client's reason that a Detail quotes (the row shows the reason in full
+beside it, and the Review tab too): a Detail stays one readable sentence."""
 
 
 def reason_understood(request: Request, policy: Policy, history: ClientHistory, code: str | None) -> Verdict | None:
@@ -79,15 +80,15 @@ def reason_understood(request: Request, policy: Policy, history: ClientHistory, 
         text = request.reason_text
         quoted = text if len(text) <= QUOTED_REASON_LIMIT else text[:QUOTED_REASON_LIMIT - 1] + "\u2026"
         return Verdict(NEEDS_REVIEW, "unknown_reason",
-                       f"Reason {quoted!r} is not one we recognise; an operator will review it.")
+                       f"We do not recognise the reason {quoted!r}; a person will review it.")
     return None
 
 
 def reason_returnable(request: Request, policy: Policy, history: ClientHistory, code: str | None) -> Verdict | None:
     if code is not None and code not in policy.returnable_reasons:
-        allowed = ", ".join(policy.returnable_reasons) or "none"
         return Verdict(REJECTED, "reason_not_returnable",
-                       f"Reason {code} is not returnable (returnable reasons: {allowed}).")
+                       f"{reason_label(code)} is not a returnable reason under your policy (the note on the Lead ID "
+                       "header lists those that are).")
     return None
 
 
@@ -98,8 +99,7 @@ def seen_after_delivery(request: Request, policy: Policy, history: ClientHistory
     if seen < request.lead.delivered_at:
         return Verdict(REJECTED, "before_delivery",
                        f"First seen {seen:%Y-%m-%d %H:%M}, before the lead was delivered "
-                       f"({request.lead.delivered_at:%Y-%m-%d %H:%M}): a return cannot be asked for before "
-                       "its lead arrives. The operator should check the lead log's Delivered At.")
+                       f"({request.lead.delivered_at:%Y-%m-%d %H:%M}): we are checking the delivery time.")
     return None
 
 
@@ -144,7 +144,7 @@ def decide(request: Request, policy: Policy, history: ClientHistory) -> Verdict:
         if verdict is not None:
             return verdict
     history.approve(request.lead)
-    because = f" ({code})" if code else ""
+    because = f" ({reason_label(code)})" if code else ""
     return Verdict(APPROVED, "policy",
                    f"Approved{because}: {format_money(request.lead.price, request.currency)} as {CREDIT_WORDS[policy.credit]}; lead delivered "
                    f"{request.lead.delivered_on.isoformat()}.")

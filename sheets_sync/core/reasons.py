@@ -46,6 +46,12 @@ BUILT_IN_ALIASES: dict[str, str] = {
 } | {normalise_alias(code): code for code in REASON_CODES}
 
 
+def reason_label(code: str) -> str:
+    """A reason code in plain words, as clients see it: ``wrong_number`` -> ``Wrong number``.
+    Read back through :func:`normalise_alias`, the label maps to its code again."""
+    return code.replace("_", " ").capitalize()
+
+
 def reason_code(text: str, configured_aliases: dict[str, str]) -> str | None:
     """The code a client's reason text means, or ``None`` when nobody can tell."""
     key = normalise_alias(text)

@@ -158,7 +158,8 @@ def _each_outcome(outcomes: Sequence[tuple[PastedToken, TokenOutcome]]) -> str:
     parts: list[str] = []
     used = 0
     for number, (token, outcome) in enumerate(outcomes):
-        part = f"{token.text}: {outcome.status} - {outcome.detail.rstrip('.')}"
+        detail = outcome.detail.rstrip(".")
+        part = f"{token.text}: {detail if detail.startswith(outcome.status) else f'{outcome.status} - {detail}'}"
         used += text_units(part) + 3
         if used > budget:
             parts.append(f"... and {len(outcomes) - number} more IDs than one cell can list: "

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from sheets_sync.core.cells import CellWrite, ColorRule, TabSpec
 from sheets_sync.core.model import APPROVED, NEEDS_REVIEW, REJECTED
 from sheets_sync.core.project.returns import CLIENT_COLUMNS, ENGINE_COLUMNS, returns_tab_spec
-from sheets_sync.core.reasons import OUTCOME_REASONS, REASON_CODES
+from sheets_sync.core.reasons import OUTCOME_REASONS, REASON_CODES, reason_label
 
 if TYPE_CHECKING:  # the config is read by the I/O layer and handed in
     from sheets_sync.config import Policy
@@ -48,12 +48,6 @@ CREDIT_WORDS = {
     "replacement": "a replacement lead",
 }
 ENGINE_HEADER_NOTE = "Filled in by sheets-sync. Edits here are overwritten by the next run."
-
-
-def reason_label(code: str) -> str:
-    """A reason code in plain words: ``wrong_number`` -> ``Wrong number``. Reason text is
-    read through :func:`~.reasons.normalise_alias`, which maps the label back to its code."""
-    return code.replace("_", " ").capitalize()
 
 
 def reason_choices(policy: Policy) -> tuple[str, ...]:
