@@ -151,3 +151,19 @@ def test_a_rerun_writes_nothing_and_does_not_touch_any_file(workspace: Workspace
     assert report.changes == [] and report.written == [] and report.audit_rows_added == 0
     after = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in files if p.suffix != ".sqlite"}
     assert after == {p: v for p, v in before.items() if p.suffix != ".sqlite"}
+
+
+def test_a_country_or_vertical_in_other_letter_case_is_one_group_and_said_so(workspace: Workspace) -> None:
+    for number in range(1, 4):
+        workspace.lead(f"L{number}", "2024-02-12 10:00", "Acme", vertical="Auto Insurance", country="US")
+    workspace.lead("L4", "2024-02-13 10:00", "Acme", vertical="auto insurance", country="us")
+    workspace.client("Acme", [["L4", "wrong number"]])
+    report = workspace.run(as_of="2024-02-14T10:00")
+    assert load_workbook(workspace.root / "tracking.xlsx").sheetnames.count("Auto Insurance US") == 1
+    assert not any("(2)" in title or title.endswith(" us") for title in
+                   load_workbook(workspace.root / "tracking.xlsx").sheetnames)
+    tab = workspace.tracking("Auto Insurance US")
+    assert tab["Leads delivered"][date(2024, 2, 18)] == 4 and tab["Refunded leads"][date(2024, 2, 18)] == 1
+    said = [problem.message for problem in report.problems]
+    assert "Vertical 'auto insurance' (1 lead) is counted as 'Auto Insurance', its most frequent spelling." in said
+    assert "Country 'us' (1 lead) is counted as 'US', its most frequent spelling." in said

@@ -25,6 +25,9 @@ from sheets_sync.core.project.dashboard import NO_SOURCE, LeadSummary
 from sheets_sync.core.project.tracking import Delivered, GroupKey
 
 LABEL_FIELDS = ("client", "vertical", "country", "source", "campaign")
+RESPELLED_FIELDS = LABEL_FIELDS[1:]
+"""Fields whose spellings in other letter case are one value (a client's name is matched to
+the config's instead, SPEC §3.1)."""
 """The lead's text fields a run groups and matches by; each is a column of codes."""
 
 LOCAL_EPOCH = datetime(1, 1, 1)
@@ -218,6 +221,35 @@ class LeadLog:
             raise ValueError("a cached label code is out of range")
         return cls(source, lead_ids, column("q", micros), column("i", days), labels, codes, column("q", prices),
                    column("q", costs), [Problem(*problem) for problem in problems], column("I", rows))
+
+    def one_spelling_each(self) -> tuple[LeadLog, list[str]]:
+        """This log with every vertical, country, source and campaign that is written in other
+        letter case (``us`` beside ``US``) counted under its most frequent spelling, so one
+        group never becomes two tracking tabs; and a sentence per spelling so counted."""
+        told: list[str] = []
+        codes = dict(self.label_codes)
+        for field in RESPELLED_FIELDS:
+            labels = self.labels[field]
+            same: dict[str, list[int]] = defaultdict(list)
+            for code, text in enumerate(labels):
+                same[text.casefold()].append(code)
+            if len(same) == len(labels):
+                continue
+            counts = numpy.bincount(_numbers(codes[field]), minlength=len(labels))
+            renamed = numpy.arange(len(labels), dtype=numpy.uint32)
+            for spellings in (spellings for spellings in same.values() if len(spellings) > 1):
+                usual = max(spellings, key=lambda code: (counts[code], -code))
+                for code in spellings:
+                    count = int(counts[code])
+                    if code != usual and count:
+                        renamed[code] = usual
+                        told.append(f"{field.capitalize()} {labels[code]!r} ({count} lead{'s' * (count != 1)}) is "
+                                    f"counted as {labels[usual]!r}, its most frequent spelling.")
+            codes[field] = array("I", renamed[_numbers(codes[field])].tobytes())
+        if not told:
+            return self, []
+        return LeadLog(self.source, self.lead_ids, self.local_micros, self.days, self.labels, codes, self.price_cents,
+                       self.cost_cents, self.problems, self.row_numbers), told
 
     def implausible(self, latest: datetime) -> dict[int, str]:
         """The deliveries that cannot be real, by position, and why (SPEC §2.1): one after

@@ -50,5 +50,6 @@ def read_lead_log(config: LeadsConfig, zone: ZoneInfo, open_google=None) -> tupl
 
 
 def workspace_lead_log(config: Config) -> LeadLog:
-    """The lead log of a workspace's config. Raises :class:`WorkbookError` if it cannot be read."""
-    return load_lead_log(config.leads, config.zone, google_opener(config))
+    """The lead log of a workspace's config, each group value in one spelling (as a run counts
+    it). Raises :class:`WorkbookError` if it cannot be read."""
+    return load_lead_log(config.leads, config.zone, google_opener(config)).one_spelling_each()[0]

@@ -143,8 +143,8 @@ class Sync:
         if lead_log is None:
             return
         parsed, unfilled_cache = lead_log
-        leads = parsed.without(parsed.implausible(self.as_of.replace(tzinfo=None)))
-        self.report.problems.extend(leads.problems)
+        leads, respelled = parsed.without(parsed.implausible(self.as_of.replace(tzinfo=None))).one_spelling_each()
+        self.report.problems += [*leads.problems, *(Problem(leads.source, sentence) for sentence in respelled)]
         self.report.leads_read = len(leads)
         names = config.client_names
         self.report.problems += client_findings(leads, names)
