@@ -684,3 +684,13 @@ def test_a_key_whose_token_uri_is_plain_http_to_another_host_is_never_used(serve
     assert errors and all("token_uri" in error["message"] and "not https://" in error["message"] for error in errors)
     assert setup.key["private_key"][40:80] not in result.stdout + result.stderr
     assert server.exchanges == []  # type: ignore[attr-defined]   # no login, no Sheets call
+
+
+def test_check_names_each_google_spreadsheet_by_its_title_beside_its_id(server: FakeSheetsServer,
+                                                                         tmp_path: Path) -> None:
+    setup = GoogleSetup(server, tmp_path, [["A1", "wrong number"]])
+    checked = cli(setup.config_path, "check", env={API_URL_ENV: server.url})
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    lines = " ".join(checked.stdout.split())
+    assert f"tracking “Tracking” ({setup.tracking})" in lines
+    assert f"Acme returns “Acme returns” ({setup.acme})" in lines
