@@ -1,16 +1,22 @@
-"""Shared test fixtures: a real workspace on disk (xlsx files, SQLite ledger, YAML config)."""
+"""Shared test fixtures: a real workspace on disk (xlsx files, SQLite ledger, YAML config), a
+throwaway PostgreSQL server for ledgers in a database, and the skip reasons at the end of a run."""
 
 from __future__ import annotations
 
+import os
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pg_cluster
 import pytest
 import yaml
 from openpyxl import Workbook, load_workbook
+from pg_cluster import Cluster
 
 from sheets_sync import load_config, run_sync
 from sheets_sync.run.summary import SyncReport
@@ -49,6 +55,8 @@ class Workspace:
     clients: dict[str, dict[str, Any]] = field(default_factory=dict)
     policy: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
+    ledger_url: str | None = None
+    """A PostgreSQL ledger (``ledger: {url: ...}``, e.g. the ``ledger_url`` fixture's) instead of ledger.sqlite."""
 
     def lead(self, lead_id: str, delivered_at: datetime | str, client: str, price: str | float = "10.00",
              vertical: str = "Solar", country: str = "US", cost: str | float | None = "4.00",
@@ -100,7 +108,7 @@ class Workspace:
             "week_ends_on": "sunday",
             "leads": {"excel": "leads.xlsx", "tab": "Leads"},
             "tracking": {"excel": "tracking.xlsx"},
-            "ledger": {"path": "ledger.sqlite"},
+            "ledger": {"url": self.ledger_url} if self.ledger_url else {"path": "ledger.sqlite"},
             "policy": {"window_days": 7, "max_return_rate": 1, **self.policy},
             "clients": self.clients,
             **self.settings,
@@ -118,3 +126,43 @@ class Workspace:
 @pytest.fixture
 def workspace(tmp_path: Path) -> Workspace:
     return Workspace(tmp_path)
+
+
+# --------------------------------------------------------------------------- a PostgreSQL server
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Cluster]:
+    """A throwaway PostgreSQL cluster for the session (tests/pg_cluster.py). Without
+    Debian's ``postgresql`` binaries the tests that need it skip, saying so; with
+    ``SHEETS_SYNC_REQUIRE_POSTGRES=1`` (CI) they fail instead."""
+    bin_dir = pg_cluster.binaries()
+    if bin_dir is None:
+        reason = "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb; apt-get install postgresql)"
+        if os.environ.get(pg_cluster.REQUIRE_ENV) == "1":
+            pytest.fail(f"{reason}, and {pg_cluster.REQUIRE_ENV}=1 requires it")
+        pytest.skip(reason)
+    cluster = Cluster(bin_dir).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def ledger_url(postgres: Cluster) -> str:
+    """The URL (with its password) of a new, empty PostgreSQL database for one test's ledger."""
+    return postgres.url(postgres.database())
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """Why tests were skipped, each reason once with its count (``-q`` hides them)."""
+    reasons: Counter[str] = Counter()
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+        reasons[reason.removeprefix("Skipped: ")] += 1
+    if reasons:
+        terminalreporter.section("skipped tests")
+        for reason, count in reasons.most_common():
+            terminalreporter.write_line(f"{count} skipped: {reason}")

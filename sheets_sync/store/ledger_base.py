@@ -110,7 +110,8 @@ class Ledger:
     def _migrate(self, sale_facts: SaleFacts, *, create: bool) -> None:
         version = self._schema_version()
         if version > SCHEMA_VERSION:
-            raise LedgerError(f"Ledger {self.label} was written by a newer sheets-sync (schema {version}); upgrade.")
+            raise LedgerError(f"Ledger {self.label} (key '{self.key}') was written by a newer sheets-sync "
+                              f"(schema {version}); upgrade.")
         if version == 0:
             if not create:
                 self.absent = True
@@ -221,13 +222,17 @@ class Ledger:
             self._execute("INSERT INTO runs (run_id, started_at, as_of, timezone) VALUES (?, ?, ?, ?)",
                           (run_id, started_at.isoformat(), as_of.isoformat(), self.calendar.zone.key))
             iso = _IsoTexts()
+            # Entries are numbered on from the newest, under the write lock: 1, 2, 3 ... with no gap,
+            # as the books number a run's entries before they are recorded (core/books.py), and as
+            # no database sequence would be after a rolled-back run.
+            newest = self._execute("SELECT COALESCE(MAX(seq), 0) FROM entries").fetchone()[0]
             self._execute_many(
-                f"INSERT INTO entries ({ENTRY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO entries (seq, {ENTRY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [
-                    (run_id, e.client, e.lead_id, e.kind, e.status, e.rule, e.detail, e.reason, cents(e.credit),
-                     e.credit_type, iso(e.first_seen), iso(e.decided_at), iso(e.delivered_at), e.vertical,
-                     e.country, e.source, e.campaign, cents(e.price), e.refers_to)
-                    for e in entries
+                    (newest + number, run_id, e.client, e.lead_id, e.kind, e.status, e.rule, e.detail, e.reason,
+                     cents(e.credit), e.credit_type, iso(e.first_seen), iso(e.decided_at), iso(e.delivered_at),
+                     e.vertical, e.country, e.source, e.campaign, cents(e.price), e.refers_to)
+                    for number, e in enumerate(entries, 1)
                 ],
             )
             self._execute_many(  # a stamp only where no live one is (an undone run's are void)
