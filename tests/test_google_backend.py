@@ -102,7 +102,7 @@ def test_reads_only_existing_tabs_in_one_request(server: FakeSheetsServer, key_f
     grids = workbook.read(["Leads", "Missing", "Empty", "Leads"])
     assert grids == {"Leads": [["Lead ID"], ["1"]], "Empty": []}
     assert workbook.read(["Missing"]) == {}
-    assert [path.rsplit("/", 1)[-1] for _, path in server.sheets_requests] == [sid, "values:batchGet"]
+    assert [path.rsplit("/", 1)[-1] for _, path in server.sheets_requests] == [sid]  # values came with the tabs
 
 
 # --------------------------------------------------------------------------- writing
@@ -144,7 +144,7 @@ def test_a_renamed_tab_keeps_its_cells_and_a_new_tab_takes_its_title_in_one_requ
     assert server.values(sid, "Solar US")[2] == ["Refunds"]
 
 
-def test_a_run_costs_three_requests_whatever_the_number_of_cells(server: FakeSheetsServer, key_file: Path) -> None:
+def test_a_run_costs_two_requests_whatever_the_number_of_cells(server: FakeSheetsServer, key_file: Path) -> None:
     sid = server.create_spreadsheet("Big", {"Returns": [["Lead ID", "Reason", "Status", "Detail", "Credit"]]})
     workbook = open_workbook(sid, key_file)
     assert workbook.tab_titles() == ["Returns"]
@@ -155,7 +155,7 @@ def test_a_run_costs_three_requests_whatever_the_number_of_cells(server: FakeShe
     assert len(writes) == 5000
     workbook.write(writes)
 
-    assert [method for method, _ in server.sheets_requests] == ["GET", "GET", "POST"]
+    assert [method for method, _ in server.sheets_requests] == ["GET", "POST"]  # one read, one write
     values = server.values(sid, "Returns")
     assert values[999][2:9] == ["r1000c3", "r1000c4", "r1000c5", "", "r1000c7", "", 1.25]
     assert values[1000][2:] == ["r1001c3", "r1001c4", "r1001c5", "", "r1001c7"]
@@ -256,7 +256,7 @@ def test_transient_failures_are_retried(server: FakeSheetsServer, key_file: Path
     server.fail_next(status, count=count, json_body=json_body)
     workbook.write([CellWrite("Returns", 2, 1, "A-1")])
     assert server.values(sid, "Returns") == [["Lead ID"], ["A-1"]]
-    assert len(server.sheets_requests) == 3 + 2 * count
+    assert len(server.sheets_requests) == 2 + 2 * count
 
 
 def test_retry_after_is_honoured(server: FakeSheetsServer, key_file: Path) -> None:

@@ -319,6 +319,20 @@ def _batch_update(spreadsheet: _Spreadsheet, body: Mapping[str, Any], grid_data:
     return answer
 
 
+def _get_spreadsheet(spreadsheet: _Spreadsheet, query: Mapping[str, list[str]]) -> dict[str, Any]:
+    """What ``spreadsheets.get`` answers: limited to the sheets of ``ranges``, with grid data
+    when asked -- a field mask decides when there is one (Google then ignores
+    ``includeGridData``), so it must name ``sheets.data`` (or everything)."""
+    fields = (query.get("fields") or [""])[-1]
+    if fields:
+        tree = _parse_field_mask(fields)
+        sheets = tree.get("sheets", {}) if tree is not None and "*" not in tree else None
+        grid_data = sheets is None or "*" in sheets or "data" in sheets
+    else:
+        grid_data = (query.get("includeGridData") or ["false"])[-1].lower() == "true"
+    return _updated_spreadsheet(spreadsheet, {"responseRanges": query.get("ranges", [])}, grid_data)
+
+
 def _updated_spreadsheet(spreadsheet: _Spreadsheet, body: Mapping[str, Any], grid_data: bool) -> dict[str, Any]:
     """The Spreadsheet a batchUpdate answers with: after the batch, limited to the sheets of
     ``responseRanges`` when given (as spreadsheets.get with ``ranges``), each with one GridData

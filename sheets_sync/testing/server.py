@@ -19,7 +19,8 @@ answer against it and replay recorded Google traffic against it):
   grant against the key written by :meth:`FakeSheetsServer.service_account_file` and hands
   out a bearer token carrying the requested scopes. Sheets calls need that token
   (401 without it, 403 when its scopes do not allow the call), as Google does.
-- ``GET spreadsheets/{id}`` (``fields`` masks honoured; grid data is never served),
+- ``GET spreadsheets/{id}`` (``fields`` masks honoured; ``ranges`` limit it to their sheets;
+  grid data for ``includeGridData=true`` or a mask naming ``sheets.data``, shaped as below),
   ``POST spreadsheets/{id}:batchUpdate`` with ``addSheet``, ``deleteSheet``,
   ``updateSheetProperties``, ``updateSpreadsheetProperties``, ``updateCells`` (values,
   number formats, background colours, notes), ``appendDimension``, ``insertDimension``,
@@ -65,8 +66,10 @@ rest follow Google's documentation, and what neither shows is marked as assumed:
 Fault injection (documented settings, not monkeypatching) applies to Sheets API calls,
 never to the token endpoint: :meth:`~FakeSheetsServer.fail_next`,
 :meth:`~FakeSheetsServer.disconnect_next`, :meth:`~FakeSheetsServer.slow`,
-:meth:`~FakeSheetsServer.quota` and :meth:`~FakeSheetsServer.before_next_write` (a person
-editing, inserting or sorting rows between a program's read and its write).
+:meth:`~FakeSheetsServer.quota` (:meth:`~FakeSheetsServer.google_quota`: Google's read and
+write limits per user and per project) and :meth:`~FakeSheetsServer.before_next_write` (a
+person editing, inserting or sorting rows between a program's read and its write).
+:attr:`~FakeSheetsServer.calls` logs every Sheets call with its arrival time and status.
 """
 
 from __future__ import annotations
@@ -87,7 +90,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from sheets_sync.testing.auth import TOKEN_PATH, _Tokens, _write_key_file
-from sheets_sync.testing.batch import _batch_update, _sort_range
+from sheets_sync.testing.batch import _batch_update, _get_spreadsheet, _sort_range
 from sheets_sync.testing.cells import _python_cell
 from sheets_sync.testing.grid import (
     DEFAULT_COLUMNS,
@@ -110,7 +113,7 @@ from sheets_sync.testing.values import (
     _write_values,
 )
 
-__all__ = ["Exchange", "FakeSheetsServer"]
+__all__ = ["Call", "Exchange", "FakeSheetsServer"]
 
 SHEETS_PATH_PREFIX = "/v4/spreadsheets"
 
@@ -125,6 +128,16 @@ class Exchange:
     request_body: Any  # parsed JSON (or the token form as a dict); None when empty
     status: int
     response_body: Any  # parsed JSON; None for non-JSON answers
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One Sheets call in :attr:`FakeSheetsServer.calls`."""
+
+    at: float  # time.monotonic() when it arrived, the moment Google's quota counts it
+    api_method: str
+    writes: bool  # counted against the write quota (else the read quota)
+    status: int
 
 
 @dataclass
@@ -213,9 +226,13 @@ class FakeSheetsServer:
         self._disconnects = 0
         self._delay_seconds = 0.0
         self._delays_left: int | None = None
-        self._quota_limits: dict[bool, int | None] = {True: None, False: None}  # keyed by "is a write"
+        self.calls: list[Call] = []
+        """Every Sheets call (token requests left out), in the order they arrived."""
+        # keyed by (scope, is a write): one service account here, so "user" and "project"
+        # count the same calls, each against its own limit
+        self._quota_limits: dict[tuple[str, bool], int | None] = {}
         self._quota_window = 60.0
-        self._quota_seen: dict[bool, deque[float]] = {True: deque(), False: deque()}
+        self._quota_seen: dict[tuple[str, bool], deque[float]] = {}
         self._write_hooks: deque[Callable[[], None]] = deque()
         self._http = _HTTPServer(self)
         self._thread = threading.Thread(target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -388,15 +405,24 @@ class FakeSheetsServer:
         reads_per_minute: int | None = None,
         *,
         window_seconds: float = 60.0,
+        per_project: int | None = None,
     ) -> None:
         """Answer 429 (Google's quota error) past these many calls per window; None lifts a limit.
 
-        ``window_seconds`` shortens "a minute" so tests need not wait one.
+        Reads and writes are counted apart, per user (the service account) and, with
+        ``per_project``, per project (reads and writes each). ``window_seconds`` shortens "a
+        minute" so tests need not wait one.
         """
         with self._lock:
-            self._quota_limits = {True: writes_per_minute, False: reads_per_minute}
+            self._quota_limits = {("user", True): writes_per_minute, ("user", False): reads_per_minute,
+                                  ("project", True): per_project, ("project", False): per_project}
             self._quota_window = window_seconds
-            self._quota_seen = {True: deque(), False: deque()}
+            self._quota_seen = {key: deque() for key in self._quota_limits}
+
+    def google_quota(self, window_seconds: float = 60.0) -> None:
+        """Google's published Sheets limits: 60 reads and 60 writes a minute per user, 300 of
+        each per project (:meth:`quota`)."""
+        self.quota(60, 60, window_seconds=window_seconds, per_project=300)
 
     def before_next_write(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` inside the server just before it applies the next write call.
@@ -440,6 +466,7 @@ class FakeSheetsServer:
             message = f"Method not found: {http_method} {path} is not served by FakeSheetsServer."
             return _Answer(404, _ApiError(404, message).body())
         api_method, (spreadsheet_id, *range_part), writes = route
+        arrived = time.monotonic()
         self._pause()
         with self._lock:
             if self._disconnects:
@@ -458,6 +485,7 @@ class FakeSheetsServer:
                     answer = _Answer(error.code, error.body())
             else:
                 answer = injected
+            self.calls.append(Call(arrived, api_method, writes, answer.status))
         self._notify(api_method, http_method, path, request_body, answer)
         return answer
 
@@ -482,18 +510,22 @@ class FakeSheetsServer:
             else:
                 body = f"<html><body><h1>Error {failure.status}</h1><p>Injected failure.</p></body></html>"
             return _Answer(failure.status, body, headers)
-        limit = self._quota_limits[writes]
-        if limit is not None:
-            now, seen = time.monotonic(), self._quota_seen[writes]
+        now, counted = time.monotonic(), []
+        for scope in ("user", "project"):
+            limit, seen = self._quota_limits.get((scope, writes)), self._quota_seen.get((scope, writes))
+            if limit is None or seen is None:
+                continue
             while seen and now - seen[0] >= self._quota_window:
                 seen.popleft()
-            if len(seen) >= limit:
+            if len(seen) >= limit:  # refused: counted by neither window
                 metric = "Write requests" if writes else "Read requests"
                 message = (
-                    f"Quota exceeded for quota metric '{metric}' and limit '{metric} per minute per user' of "
+                    f"Quota exceeded for quota metric '{metric}' and limit '{metric} per minute per {scope}' of "
                     "service 'sheets.googleapis.com' for consumer 'project_number:100000000001'."
                 )
                 return _Answer(429, _ApiError(429, message).body())
+            counted.append(seen)
+        for seen in counted:
             seen.append(now)
         return None
 
@@ -531,7 +563,7 @@ class FakeSheetsServer:
     ) -> dict[str, Any]:
         sid = spreadsheet.spreadsheet_id
         if api_method == "sheets.spreadsheets.get":
-            return spreadsheet.json()
+            return _get_spreadsheet(spreadsheet, query)
         if api_method == "sheets.spreadsheets.values.get":
             return _read_values(spreadsheet.parse_range(range_text), _RenderOptions.from_query(query))
         if api_method == "sheets.spreadsheets.values.batchGet":

@@ -1,5 +1,6 @@
 """The HTTP layer under gspread: retries with back-off that honours ``Retry-After`` within a
-budget, and writes paced to Google's quota (60 a minute per service account)."""
+budget, and reads and writes each paced to Google's quotas (60 a minute per service
+account, 300 per project)."""
 
 from __future__ import annotations
 
@@ -38,39 +39,82 @@ class RetryPolicy:
 
 class Pacer:
     """At most ``limit`` requests in any ``window_seconds``: a request waits for its turn
-    instead of being refused (429) and backing off. A request counts from when its answer
-    came, by which time the server has counted it, so the two windows never disagree."""
+    instead of being refused (429) and backing off. A request counts while in flight and then
+    from when its answer came, by which time the server has counted it, so the two windows
+    never disagree; requests in flight overlap (one slow answer holds up no other)."""
 
     def __init__(self, limit: int, window_seconds: float = 60.0) -> None:
         self.limit = limit
         self.window_seconds = window_seconds
         self._answered: deque[float] = deque()
-        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._ready = threading.Condition()
 
     @contextmanager
     def turn(self) -> Iterator[None]:
-        with self._lock:  # one paced request at a time, so the count is exact
-            while len(self._answered) >= self.limit:
-                wait = self._answered[0] + self.window_seconds - time.monotonic()
-                if wait > 0:
-                    time.sleep(wait)
-                else:
+        with self._ready:
+            while True:
+                now = time.monotonic()
+                while self._answered and self._answered[0] + self.window_seconds <= now:
                     self._answered.popleft()
-            try:
-                yield
-            finally:
+                if len(self._answered) + self._in_flight < self.limit:
+                    break
+                # an answer leaving the window, or (notify) one in flight answered
+                self._ready.wait(self._answered[0] + self.window_seconds - now if self._answered else None)
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._ready:
+                self._in_flight -= 1
                 self._answered.append(time.monotonic())
+                self._ready.notify()
 
 
-_pacers: dict[tuple[str, str, int], Pacer] = {}
+@dataclass(frozen=True)
+class Quota:
+    """Google's budgets (reads and writes alike, each its own): ``per_user`` requests a minute
+    for one service account, ``per_project`` for all the accounts of its Cloud project."""
+
+    per_user: int = 60
+    per_project: int = 300
+    window_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class Pacers:
+    """The turns a request waits for: its account's budget and its project's, for its kind."""
+
+    user: Pacer
+    project: Pacer
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        # Always user before project, so two threads never hold one each and wait for the other.
+        with self.user.turn(), self.project.turn():
+            yield
+
+
+_pacers: dict[tuple[str, ...], Pacer] = {}
 _pacers_lock = threading.Lock()
 
 
-def write_pacer(api_root: str, account: str, writes_per_minute: int) -> Pacer:
-    """The pacer of one service account's writes: Google's quota counts them across every
-    spreadsheet, so all the workbooks a run opens with that key share it."""
+def _shared(key: tuple[str, ...], limit: int, window_seconds: float) -> Pacer:
     with _pacers_lock:
-        return _pacers.setdefault((api_root, account, writes_per_minute), Pacer(writes_per_minute))
+        return _pacers.setdefault((*key, str(limit), str(window_seconds)), Pacer(limit, window_seconds))
+
+
+def quota_pacers(api_root: str, account: str, project: str, kind: str, quota: Quota) -> Pacers:
+    """The pacers of one service account's ``kind`` ("read" or "write") requests: Google's
+    quota counts them across every spreadsheet, so all the workbooks a run opens with that
+    key share them, and the project's across all its keys."""
+    return Pacers(_shared((api_root, "user", account, kind), quota.per_user, quota.window_seconds),
+                  _shared((api_root, "project", project, kind), quota.per_project, quota.window_seconds))
+
+
+def write_pacer(api_root: str, account: str, writes_per_minute: int) -> Pacer:
+    """The pacer of one service account's writes (per user only); see :func:`quota_pacers`."""
+    return _shared((api_root, "user", account, "write"), writes_per_minute, 60.0)
 
 
 class RetryBudgetExhausted(Exception):
@@ -104,11 +148,13 @@ class SheetsHTTPClient(HTTPClient):
     Retry-After and never gives up.
     """
 
-    def __init__(self, credentials: Credentials, api_root: str, retry: RetryPolicy, write_pacer: Pacer) -> None:
+    def __init__(self, credentials: Credentials, api_root: str, retry: RetryPolicy,
+                 write_pacer: Pacer | Pacers, read_pacer: Pacer | Pacers | None = None) -> None:
         super().__init__(credentials)
         self._api_root = api_root
         self.retry = retry
         self.write_pacer = write_pacer
+        self.read_pacer = read_pacer
 
     def request(
         self,
@@ -129,7 +175,7 @@ class SheetsHTTPClient(HTTPClient):
             remaining = max(1.0, deadline - time.monotonic())
             self.timeout = (min(CONNECT_TIMEOUT_SECONDS, remaining), remaining)
             try:
-                with self.write_pacer.turn() if method.upper() != "GET" else nullcontext():
+                with self._pacer(method).turn():
                     return super().request(method, endpoint, params=params, data=data, json=json, files=files,
                                            headers=headers)
             except APIError as error:
@@ -150,6 +196,17 @@ class SheetsHTTPClient(HTTPClient):
                 raise RetryBudgetExhausted(failure)
             time.sleep(wait)
             attempt += 1
+
+    def _pacer(self, method: str) -> Pacer | Pacers | _Unpaced:
+        """Google counts every GET as a read and every other call as a write."""
+        if method.upper() != "GET":
+            return self.write_pacer
+        return self.read_pacer or _Unpaced()
+
+
+class _Unpaced:
+    def turn(self) -> nullcontext[None]:
+        return nullcontext()
 
 
 # --------------------------------------------------------------------------- the workbook

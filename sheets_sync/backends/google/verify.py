@@ -110,8 +110,12 @@ def _row_key(cells: list[CellValue], skip: frozenset[int]) -> tuple:
 
 def _rows_now(answer: Mapping[str, Any]) -> dict[str, dict[int, list[CellValue]]]:
     """The answer's rows by tab and 1-based row number (rows it does not list are empty)."""
+    return _rows_of(answer.get("updatedSpreadsheet") or {})
+
+
+def _rows_of(spreadsheet: Mapping[str, Any]) -> dict[str, dict[int, list[CellValue]]]:
     tabs: dict[str, dict[int, list[CellValue]]] = {}
-    for sheet in (answer.get("updatedSpreadsheet") or {}).get("sheets", []):
+    for sheet in spreadsheet.get("sheets", []):
         now = tabs.setdefault(sheet.get("properties", {}).get("title"), {})
         for data in sheet.get("data", []):
             start = data.get("startRow", 0) + 1
@@ -131,11 +135,27 @@ def _alike(one: list[CellValue], other: list[CellValue], skip: frozenset[int]) -
 
 def grids_from_answer(answer: Mapping[str, Any]) -> dict[str, Grid]:
     """Whole tabs from an answer whose responseRanges were whole tabs, as a read returns them."""
+    return grids_of(answer.get("updatedSpreadsheet") or {})
+
+
+def grids_of(spreadsheet: Mapping[str, Any]) -> dict[str, Grid]:
+    """Whole tabs of a Spreadsheet with grid data, as a FORMULA-rendered values read returns
+    them: rows and cells that hold nothing are trimmed off the ends (Google lists rows up to
+    the last one with any data, a format or a note included)."""
     grids = {}
-    for title, rows in _rows_now(answer).items():
-        count = max(rows, default=0)
-        grids[title] = [[_as_read(value) for value in rows.get(number, [])] for number in range(1, count + 1)]
+    for title, rows in _rows_of(spreadsheet).items():
+        grid = [_trimmed([_as_read(value) for value in rows.get(number, [])])
+                for number in range(1, max(rows, default=0) + 1)]
+        while grid and not grid[-1]:
+            grid.pop()
+        grids[title] = grid
     return grids
+
+
+def _trimmed(row: list[CellValue]) -> list[CellValue]:
+    while row and row[-1] is None:
+        row.pop()
+    return row
 
 
 def _as_read(value: CellValue) -> CellValue:

@@ -1,20 +1,24 @@
 """Google Sheets backend: the :class:`~sheets_sync.backends.base.Workbook` protocol on gspread.
 
 It uses gspread's HTTP layer (URLs, error type) and google-auth service-account credentials
-with the ``spreadsheets`` scope only. A sync run costs at most three requests per
-spreadsheet, whatever the number of cells:
+with the ``spreadsheets`` scope only. A sync run costs two requests per spreadsheet, one
+read and one write, whatever the number of cells:
 
-1. the first :meth:`GoogleWorkbook.tab_titles` or :meth:`GoogleWorkbook.read` fetches the
-   tab list (titles, sheet ids, grid sizes) once;
-2. each :meth:`GoogleWorkbook.read` is one ``values:batchGet`` for all requested tabs;
-3. each :meth:`GoogleWorkbook.write` is one ``spreadsheets:batchUpdate``: ``addSheet`` for new
+1. the first :meth:`GoogleWorkbook.tab_titles` or :meth:`GoogleWorkbook.read` is one
+   ``spreadsheets.get`` whose field mask asks for the tab list (titles, sheet ids, grid
+   sizes, chart ids) *and* every tab's entered values: Google counts reads per request, not
+   per byte, so a second request for the values would double the read quota a run spends.
+   The reads that follow are served from it, each tab once; a tab read again (after a write
+   of this run) is one ``values:batchGet`` for all requested tabs;
+2. each :meth:`GoogleWorkbook.write` is one ``spreadsheets:batchUpdate``: ``addSheet`` for new
    tabs (with explicit sheet ids, so the same batch can write into them), ``appendDimension``
    where a grid must grow, and typed ``updateCells`` for every cell (with its note and
    background colour, if any); a new tab's dropdowns, protected ranges and conditional
    colours, and charts (``deleteEmbeddedObject`` + ``addChart``) ride in the same batch
    (see ``style.py``; the cells themselves: ``cells.py``). Writing nothing sends nothing.
 
-Reading uses FORMULA rendering with serial-number dates, so formulas come back as their text
+Reading gets what was entered (``userEnteredValue``), the same as ``values`` reads with
+FORMULA rendering and serial-number dates, so formulas come back as their text
 (as :class:`~sheets_sync.backends.base.Formula`), numbers unformatted and dates as serial
 numbers (``base.cell_as_date`` reads them). Sheets' FORMULA rendering shows a text cell as
 its text, so a *text* cell whose text starts with ``=`` cannot be told from a formula there:
@@ -25,9 +29,11 @@ Growing a grid uses ``appendDimension`` (relative) rather than setting an absolu
 ``rowCount``: if a person inserted rows after this run read the tab list, an absolute size
 would cut their bottom rows off, while a repeated append only leaves blank rows.
 
-Writes wait for their turn under Google's per-minute write quota (:data:`WRITES_PER_MINUTE`,
-shared by every spreadsheet opened with the same key), so a run of hundreds of spreadsheets
-is paced rather than refused. Every request is retried, within ``retry_budget_seconds``, on
+Reads and writes each wait for their turn under Google's per-minute quotas
+(:data:`READS_PER_MINUTE` and :data:`WRITES_PER_MINUTE` per service account, shared by every
+spreadsheet opened with the same key; :data:`REQUESTS_PER_PROJECT` for all the keys of one
+Cloud project), so a run of hundreds of spreadsheets is paced rather than refused, and its
+reads and writes proceed side by side. Every request is retried, within ``retry_budget_seconds``, on
 408, 429 (another program using the quota), 5xx (JSON body or not) and connection errors,
 with exponential back-off and jitter, honouring ``Retry-After``; the last try comes at the
 end of the budget, so the default budget of a minute outlasts a quota window. Retrying is
@@ -64,7 +70,8 @@ from sheets_sync.backends.google.transport import (
     RetryBudgetExhausted,
     RetryPolicy,
     SheetsHTTPClient,
-    write_pacer,
+    Quota,
+    quota_pacers,
 )
 from sheets_sync.core.cells import CellValue, CellWrite, Grid, LineChart, TabRename, TabSpec, split_tab_changes
 
@@ -76,11 +83,15 @@ PIXELS_PER_CHARACTER = 7.5  # Sheets sizes columns in pixels; the engine's width
 WRITES_PER_MINUTE = 60
 """Google's default Sheets quota of write requests per minute per user (here: the service
 account), across all its spreadsheets. Writes are paced under it rather than refused."""
+READS_PER_MINUTE = 60
+"""The same for read requests: a budget of its own, as large."""
+REQUESTS_PER_PROJECT = 300
+"""Google's quota of read (and, separately, write) requests per minute per Cloud project."""
 
 _URL_ID = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
 _BARE_ID = re.compile(r"[A-Za-z0-9_-]+")
-_TAB_FIELDS = (
-    "properties.title,sheets.properties(sheetId,title,gridProperties(rowCount,columnCount)),sheets.charts.chartId")
+_TAB_FIELDS = ("properties.title,sheets(properties(sheetId,title,gridProperties(rowCount,columnCount)),"
+               "charts.chartId,data(startRow,startColumn,rowData.values.userEnteredValue))")
 
 
 _Result = TypeVar("_Result")
@@ -103,12 +114,17 @@ def open_google_workbook(
     retry_budget_seconds: float = 60.0,
     first_retry_delay: float = 1.0,
     writes_per_minute: int = WRITES_PER_MINUTE,
+    reads_per_minute: int = READS_PER_MINUTE,
+    requests_per_project: int = REQUESTS_PER_PROJECT,
+    quota_window_seconds: float = 60.0,
 ) -> GoogleWorkbook:
     """Open a Google spreadsheet (id or URL) with a service-account key; makes no request yet.
 
     ``credentials_file`` None falls back to ``GOOGLE_APPLICATION_CREDENTIALS``.
     ``first_retry_delay`` is the first back-off step; it doubles up to 32 seconds.
-    ``writes_per_minute`` paces the writes of every spreadsheet opened with the same key.
+    ``writes_per_minute`` and ``reads_per_minute`` pace the writes and reads of every
+    spreadsheet opened with the same key, ``requests_per_project`` those of every key of its
+    Cloud project; ``quota_window_seconds`` shortens Google's minute (tests).
     """
     spreadsheet_id = spreadsheet_id_from(spreadsheet)
     api_root = sheets_api_root()  # before anything can send the token
@@ -120,8 +136,12 @@ def open_google_workbook(
         )
     credentials = _load_credentials(Path(key_file))
     retry = RetryPolicy(budget_seconds=retry_budget_seconds, first_delay=first_retry_delay)
-    pacer = write_pacer(api_root, credentials.service_account_email, writes_per_minute)
-    client = SheetsHTTPClient(credentials, api_root, retry, pacer)
+    account = credentials.service_account_email
+    project = credentials.project_id or account.partition("@")[2]  # x@PROJECT.iam.gserviceaccount.com
+    pacers = {kind: quota_pacers(api_root, account, project, kind, Quota(per_user, requests_per_project,
+                                                                         quota_window_seconds))
+              for kind, per_user in (("read", reads_per_minute), ("write", writes_per_minute))}
+    client = SheetsHTTPClient(credentials, api_root, retry, pacers["write"], pacers["read"])
     return GoogleWorkbook(spreadsheet_id, client, credentials.service_account_email, Path(key_file))
 
 
@@ -183,7 +203,8 @@ class GoogleWorkbook:
         self._key_file = key_file
         self._tabs: dict[str, _Tab] | None = None
         self._read_grids: dict[str, Grid] = {}
-        self._prefetched: dict[str, Grid] = {}  # tabs an undo already read (see _undo)
+        # Tabs read with the tab list (see _tab_index) or by an undo (see _undo), not yet returned.
+        self._prefetched: dict[str, Grid] = {}
 
     def tab_titles(self) -> list[str]:
         return list(self._tab_index())
@@ -236,6 +257,8 @@ class GoogleWorkbook:
         self._tabs = {title: replace(tab, charts=placed.get(title, tab.charts)) for title, tab in planned.items()}
         self._read_grids = read
         self._prefetched = _after_renames(self._prefetched, renamed)
+        for title in {tab for tab, _, _ in cells}:  # what was read of them is past; the undo may read them
+            self._prefetched.pop(title, None)
         for title, (rows, columns) in verify.grid_sizes(answer).items():
             if title in self._tabs:
                 self._tabs[title] = replace(self._tabs[title], rows=rows, columns=columns)
@@ -277,7 +300,7 @@ class GoogleWorkbook:
         except APIError as error:
             message = str(error.error.get("message", ""))
             if error.response.status_code == 400 and any(part in message for part in verify.GRID_MOVED):
-                self._tabs = None  # listed again by the next read
+                self._tabs, self._prefetched = None, {}  # listed and read again by the next read
                 raise WorkbookChanged(f"Tabs of spreadsheet {self.label} changed while sheets-sync worked on it "
                                       "(nothing was written); its cells are planned again.", written=False) from None
             raise
@@ -286,6 +309,8 @@ class GoogleWorkbook:
         if self._tabs is None:
             metadata = self._call(lambda: self._client.fetch_sheet_metadata(self.label, {"fields": _TAB_FIELDS}))
             self.title = metadata.get("properties", {}).get("title")
+            # The values came along: the reads of this run take them from here.
+            self._prefetched = verify.grids_of(metadata)
             self._tabs = {
                 sheet["properties"]["title"]: _Tab(
                     sheet["properties"].get("sheetId", 0),
