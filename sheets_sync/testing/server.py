@@ -136,6 +136,7 @@ class Call:
 
     at: float  # time.monotonic() when it arrived, the moment Google's quota counts it
     api_method: str
+    spreadsheet_id: str
     writes: bool  # counted against the write quota (else the read quota)
     status: int
 
@@ -485,7 +486,7 @@ class FakeSheetsServer:
                     answer = _Answer(error.code, error.body())
             else:
                 answer = injected
-            self.calls.append(Call(arrived, api_method, writes, answer.status))
+            self.calls.append(Call(arrived, api_method, unquote(spreadsheet_id), writes, answer.status))
         self._notify(api_method, http_method, path, request_body, answer)
         return answer
 
