@@ -75,6 +75,11 @@ class Ledger:
     def _execute_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         raise NotImplementedError
 
+    def _insert_rows(self, table: str, columns: str, rows: list[tuple]) -> None:
+        """Append rows to a table (a store may have a faster way than one INSERT a row)."""
+        self._execute_many(f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' * len(columns.split(',')))})",
+                           rows)
+
     def _in_transaction(self) -> bool:
         raise NotImplementedError
 
@@ -226,8 +231,8 @@ class Ledger:
             # as the books number a run's entries before they are recorded (core/books.py), and as
             # no database sequence would be after a rolled-back run.
             newest = self._execute("SELECT COALESCE(MAX(seq), 0) FROM entries").fetchone()[0]
-            self._execute_many(
-                f"INSERT INTO entries (seq, {ENTRY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            self._insert_rows(
+                "entries", f"seq, {ENTRY_COLUMNS}",
                 [
                     (newest + number, run_id, e.client, e.lead_id, e.kind, e.status, e.rule, e.detail, e.reason,
                      cents(e.credit), e.credit_type, iso(e.first_seen), iso(e.decided_at), iso(e.delivered_at),
