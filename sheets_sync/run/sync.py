@@ -97,7 +97,6 @@ class Sync:
         self.booking = Booking(self.as_of, config.calendar)
         self._policies: dict[str, Policy] = {}
         self._indexes: dict[str, ClientLeadIndex] = {}
-        self.policy_notes = PolicyNotes(config.base_dir)
         self.closes: list = []
 
     def _policy(self, client: str) -> Policy:
@@ -129,6 +128,7 @@ class Sync:
 
     def _run(self, stack: ExitStack, read: Reader) -> None:
         config = self.config
+        self.policy_notes = PolicyNotes(config.base_dir)  # read under the lock: a run before may have written it
         # The returns tabs are read while a lead log file is parsed: python-calamine parses it
         # without holding the interpreter, so on a machine of several cores the reads are free.
         # (A Google lead log is read after them, one HTTP client at a time.)
