@@ -10,7 +10,7 @@ entered values). The answer is atomic with the write, so comparing it with what 
 written row still is the row the cells were planned for. When one is not, the backend
 raises :class:`~sheets_sync.backends.base.WorkbookChanged` (``written=True``) and the engine
 reads the tab again, plans again and writes again (``run/settle.py``): two more requests, only
-in that rare case, so a normal run stays at three requests per spreadsheet.
+in that rare case, so a normal run stays at two requests per spreadsheet.
 
 The price of having no conditional write: in that rare case the first batch's cells sit on
 the moved rows for one round trip (well under a second) until the correcting batch lands,
