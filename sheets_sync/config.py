@@ -6,6 +6,7 @@ is one sentence naming the key (``clients.Acme.policy.window_days``) or the file
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 from decimal import Decimal
@@ -19,26 +20,12 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from sheets_sync.core.reasons import DEFECT_REASONS, REASON_CODES, normalise_alias
 from sheets_sync.core.weeks import Calendar
+from sheets_sync.locations import (DEFAULT_LEAD_HEADERS, LEAD_FIELDS, STARTER_LEAD_HEADERS, LeadsConfig,  # noqa: F401
+                                   Location, lead_log_files)
 from sheets_sync.notify.settings import NotifyConfig
 from sheets_sync.store.settings import LedgerConfig
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-LEAD_FIELDS = ("lead_id", "delivered_at", "client", "vertical", "country", "price", "cost", "source", "campaign", "phone", "email")
-DEFAULT_LEAD_HEADERS = {
-    "lead_id": "Lead ID",
-    "delivered_at": "Delivered At",
-    "client": "Client",
-    "vertical": "Vertical",
-    "country": "Country",
-    "price": "Price",
-    "cost": "Cost",
-    "source": "Source",
-    "campaign": "Campaign",
-    "phone": "Phone",
-    "email": "Email",
-}
-STARTER_LEAD_HEADERS = tuple(DEFAULT_LEAD_HEADERS[field] for field in LEAD_FIELDS[:9])
-"""The lead-log columns a new workspace starts with (``Phone`` and ``Email`` are optional extras)."""
 GROUP_FIELDS = ("vertical", "country", "client", "source", "campaign")
 
 
@@ -48,50 +35,6 @@ class ConfigError(Exception):
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Location(_Frozen):
-    """Where a tab lives: exactly one of ``excel``, ``csv``, ``google``."""
-
-    excel: Path | None = None
-    csv: Path | None = None
-    google: str | None = None
-    tab: str | None = None
-
-    @model_validator(mode="after")
-    def _exactly_one_source(self) -> "Location":
-        given = [name for name in ("excel", "csv", "google") if getattr(self, name) is not None]
-        if len(given) != 1:
-            raise ValueError("give exactly one of excel, csv or google")
-        return self
-
-    @property
-    def kind(self) -> Literal["excel", "csv", "google"]:
-        return "excel" if self.excel else "csv" if self.csv else "google"
-
-    def describe(self) -> str:
-        target = self.excel or self.csv or self.google
-        return f"{target}" + (f" (tab {self.tab})" if self.tab and self.kind != "csv" else "")
-
-
-class LeadsConfig(Location):
-    tab: str | None = "Leads"
-    columns: dict[str, str] = Field(default_factory=dict)
-    date_order: Literal["day_first", "month_first"] | None = None
-    """How to read a text date like 12/05/2026 that could be either (leadlog.dates)."""
-
-    @field_validator("columns")
-    @classmethod
-    def _known_fields(cls, columns: dict[str, str]) -> dict[str, str]:
-        for field in columns:
-            if field not in LEAD_FIELDS:
-                raise ValueError(f"unknown column field {field!r}; known: {', '.join(LEAD_FIELDS)}")
-        return columns
-
-    @property
-    def headers(self) -> dict[str, str]:
-        """Lead field -> header in the log, defaults overlaid with ``columns``."""
-        return {**DEFAULT_LEAD_HEADERS, **self.columns}
 
 
 class TrackingConfig(_Frozen):
@@ -354,7 +297,7 @@ def _resolve_paths(config: Config, base: Path) -> Config:
     return config.model_copy(
         update={
             "base_dir": base,
-            "leads": located(config.leads),
+            "leads": located(config.leads).model_copy(update={"parquet": _resolve(config.leads.parquet, base)}),
             "tracking": config.tracking.model_copy(update={"excel": _resolve(config.tracking.excel, base)}),
             "ledger": config.ledger.model_copy(update={"path": _resolve(config.ledger.path, base)}),
             "google": config.google.model_copy(update={"credentials": _resolve(config.google.credentials, base)}),
@@ -450,8 +393,11 @@ def missing_files(config: Config) -> list[str]:
     """Sentences for every input file the config names that does not exist (or is a folder),
     and for output files whose name is taken by a folder."""
     problems = []
-    if config.leads.kind != "google" and not (lead_log := config.leads.excel or config.leads.csv).is_file():
-        problems.append(f"Lead log file {lead_log} (key 'leads') {_not_a_file(lead_log)}.")
+    if config.leads.excel is not None and not config.leads.excel.is_file():
+        problems.append(f"Lead log file {config.leads.excel} (key 'leads') {_not_a_file(config.leads.excel)}.")
+    if (pattern := config.leads.files) is not None and not lead_log_files(pattern):
+        what = "matches no file" if glob.has_magic(str(pattern)) else _not_a_file(pattern)
+        problems.append(f"Lead log {pattern} (key 'leads.{config.leads.kind}') {what}.")
     if config.google.credentials is not None and not config.google.credentials.is_file():
         problems.append(f"Credentials file {config.google.credentials} (key 'google.credentials') "
                         f"{_not_a_file(config.google.credentials)}.")

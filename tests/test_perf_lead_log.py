@@ -52,7 +52,7 @@ def test_blocks_of_clean_rows_give_the_log_that_row_by_row_parsing_gives(data: l
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(leads_module, "_BLOCK_ROWS", block_rows)
         by_blocks = parse_lead_log([header, *data], HEADERS, ZONE, "log")
-        patch.setattr(leads_module._LogBuilder, "add_clean_block", lambda self, block, first: False)
+        patch.setattr(leads_module.LogBuilder, "add_clean_block", lambda self, block, first: False)
         by_rows = parse_lead_log([header, *data], HEADERS, ZONE, "log")
     assert _snapshot(by_blocks) == _snapshot(by_rows)
 

@@ -8,8 +8,11 @@ from __future__ import annotations
 from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from itertools import islice, repeat
 from zoneinfo import ZoneInfo
+
+import numpy
 
 from sheets_sync.backends.base import WorkbookError
 from sheets_sync.core.cells import CellValue, cell_as_date, cell_text, storable_text
@@ -57,7 +60,7 @@ def _bad_amount(name: str, value: CellValue) -> str:
     return f"{name} {shown!r} {amount_problem(value) or 'is below zero'}; row left out"
 
 
-class _Columns:
+class LogColumns:
     """Where each field is in a row of the log; ``None`` for an optional field it lacks."""
 
     def __init__(self, columns: Mapping[str, int]) -> None:
@@ -74,21 +77,26 @@ def _cell(row: Sequence[CellValue], index: int | None) -> CellValue:
 
 
 _ONE_MICROSECOND = timedelta(microseconds=1)
+MICROS_PER_DAY = 86_400_000_000
+_FILE_SHIFT = 32
+"""A sale's place in a log of several files: its row, plus the file's number shifted by this."""
 _BLOCK_ROWS = 512
 _UNSEEN = object()
 
 
-class _LogBuilder:
+class LogBuilder:
     """Accepts lead rows into :class:`LeadLog` columns: a block of clean rows at once, any
     other row one by one with the reason it is left out.
 
     Both ways convert every cell with the same cached helpers (:meth:`cents`,
     :meth:`label_code`); a block is accepted at once only when every one of its rows would
-    be accepted one by one, so the two ways give the same log.
+    be accepted one by one, so the two ways give the same log. A log of several files
+    (:meth:`next_file`) is one log: a sale on two files is a duplicate too.
     """
 
-    def __init__(self, columns: _Columns, zone: ZoneInfo, date_order: str | None) -> None:
+    def __init__(self, columns: LogColumns, zone: ZoneInfo, date_order: str | None) -> None:
         self.columns = columns
+        self.file_names: list[str] = []
         self.zone = zone
         self.date_order = date_order
         self.lead_ids: list[str] = []
@@ -99,12 +107,30 @@ class _LogBuilder:
         self.price_cents = array("q")
         self.cost_cents = array("q")
         self.row_of: dict[tuple[str, int], int] = {}
-        """The row of each sale: (Lead ID, client code). One lead sold to several clients is
-        a sale per client (SPEC §2.1); the same ID twice for one client is a duplicate."""
+        """The place of each sale (its row, and file: :data:`_FILE_SHIFT`): (Lead ID, client
+        code). One lead sold to several clients is a sale per client (SPEC §2.1); the same ID
+        twice for one client is a duplicate."""
         self.row_numbers = array("I")
         self._code_of_text: dict[str, dict[str, int]] = {field: {} for field in LABEL_FIELDS}
         self._code_of_cell: dict[str, dict[str, int]] = {field: {} for field in LABEL_FIELDS}
         self._cents_of_cell: dict[object, int | None] = {}
+
+    def next_file(self, name: str, columns: LogColumns) -> None:
+        """Rows from here on are of file ``name`` (of a log of several), its columns at ``columns``."""
+        self.file_names.append(name)
+        self.columns = columns
+
+    def _place(self, rows: Iterable[int]) -> Iterable[int]:
+        if len(self.file_names) < 2:
+            return rows
+        shift = (len(self.file_names) - 1) << _FILE_SHIFT
+        return (row + shift for row in rows)
+
+    def _place_text(self, place: int) -> str:
+        file, row = divmod(place, 1 << _FILE_SHIFT)
+        if file == max(len(self.file_names) - 1, 0):
+            return f"row {row}"
+        return f"row {row} of {self.file_names[file]}"
 
     # -- cells --------------------------------------------------------------------------------
 
@@ -170,8 +196,9 @@ class _LogBuilder:
             return "no Client; row left out"
         if (lead_id, codes[0]) in self.row_of:
             client = self.labels["client"][codes[0]]
-            return f"Lead ID {lead_id} of {client} already on row {self.row_of[(lead_id, codes[0])]}; row left out"
-        self._append([lead_id], [row_number], [delivered_at], [price], [cost], [[code] for code in codes])
+            return (f"Lead ID {lead_id} of {client} already on {self._place_text(self.row_of[(lead_id, codes[0])])}; "
+                    "row left out")
+        self._append([lead_id], [row_number], _micros([delivered_at]), [price], [cost], [[code] for code in codes])
         return None
 
     def add_clean_block(self, rows: Sequence[Sequence[CellValue]], first_row_number: int) -> bool:
@@ -198,10 +225,17 @@ class _LogBuilder:
         codes = [self._cached_codes(field, blanks if index is None else cells[index]) for field, index in columns.labels]
         if None in codes[0]:
             return False
+        return self.add_clean_columns(lead_ids, range(first_row_number, first_row_number + len(rows)),
+                                      _micros(moments), prices, costs, codes)
+
+    def add_clean_columns(self, lead_ids: list[str], row_numbers: Sequence[int], local_micros: Sequence[int],
+                          prices: Sequence[int], costs: Sequence[int], codes: Sequence[Sequence[int]]) -> bool:
+        """Accept leads already converted (a source that reads columns, not cells): each a sale
+        new to the log. Otherwise accept nothing and return False."""
         sales = set(zip(lead_ids, codes[0]))
         if len(sales) != len(lead_ids) or any(map(self.row_of.__contains__, sales)):
             return False
-        self._append(lead_ids, range(first_row_number, first_row_number + len(rows)), moments, prices, costs, codes)
+        self._append(lead_ids, row_numbers, local_micros, prices, costs, codes)
         return True
 
     def _cached_cents(self, cells: Sequence[CellValue], convert: Callable[[CellValue], int | None]) -> list[int] | None:
@@ -218,13 +252,14 @@ class _LogBuilder:
             codes = [self.label_code(field, cell) if code is None else code for cell, code in zip(cells, codes)]
         return codes
 
-    def _append(self, lead_ids: list[str], row_numbers: Iterable[int], moments: Sequence[datetime],
+    def _append(self, lead_ids: list[str], row_numbers: Sequence[int], local_micros: Sequence[int],
                 prices: Sequence[int], costs: Sequence[int], codes: Sequence[Sequence[int]]) -> None:
-        self.row_of.update(zip(zip(lead_ids, codes[0]), row_numbers))
+        self.row_of.update(zip(zip(lead_ids, codes[0]), self._place(row_numbers)))
         self.row_numbers.extend(row_numbers)
         self.lead_ids.extend(lead_ids)
-        self.days.extend(map(datetime.toordinal, moments))
-        self.local_micros.extend(map(_ONE_MICROSECOND.__rfloordiv__, map(LOCAL_EPOCH.__rsub__, moments)))
+        micros = numpy.asarray(local_micros, dtype=numpy.int64)
+        self.days.frombytes((micros // MICROS_PER_DAY + 1).astype(numpy.int32).tobytes())  # ordinal 1: 0001-01-01
+        self.local_micros.frombytes(micros.tobytes())
         self.price_cents.extend(prices)
         self.cost_cents.extend(costs)
         for (field, _), field_codes in zip(self.columns.labels, codes):
@@ -235,20 +270,18 @@ class _LogBuilder:
                        self.price_cents, self.cost_cents, problems, self.row_numbers)
 
 
-_CACHEABLE_AMOUNTS = frozenset({float, int, str, type(None)})
+_CACHEABLE_AMOUNTS = frozenset({float, int, str, Decimal, type(None)})
 
 
-def parse_lead_log(rows: Iterable[Sequence[CellValue]], headers: dict[str, str], zone: ZoneInfo,
-                   source: str, date_order: str | None = None) -> LeadLog:
-    """Header row then data rows -> the accepted leads, and one problem per rejected row
-    (1-based rows).
+def _micros(moments: Sequence[datetime]) -> list[int]:
+    """Wall-clock moments as microseconds since :data:`LOCAL_EPOCH`."""
+    return list(map(_ONE_MICROSECOND.__rfloordiv__, map(LOCAL_EPOCH.__rsub__, moments)))
 
-    A log without its header row (empty, or missing a required column) raises
-    :class:`WorkbookError`: read as "no leads", it would tell every client that none of its
-    leads exist and take back every status already shown.
-    """
-    iterator = iter(rows)
-    header_row = next(iterator, None)
+
+def locate_columns(header_row: Sequence[CellValue] | None, headers: dict[str, str], source: str) -> LogColumns:
+    """Where each field is, from the log's header row. A log without its header row (empty,
+    or missing a required column) raises :class:`WorkbookError`: read as "no leads", it would
+    tell every client that none of its leads exist and take back every status already shown."""
     if header_row is None or not any(cell_text(cell) for cell in header_row):
         state = "is empty" if header_row is None else "has a blank row 1"
         raise WorkbookError(f"The lead log {source} {state}: row 1 must hold the headers "
@@ -265,7 +298,15 @@ def parse_lead_log(rows: Iterable[Sequence[CellValue]], headers: dict[str, str],
     if missing:
         raise WorkbookError(f"The lead log {source} has no column headed {', '.join(repr(h) for h in missing)} "
                             "in row 1 (set leads.columns in the config if it is named differently).")
-    log = _LogBuilder(_Columns(columns), zone, date_order)
+    return LogColumns(columns)
+
+
+def parse_lead_log(rows: Iterable[Sequence[CellValue]], headers: dict[str, str], zone: ZoneInfo,
+                   source: str, date_order: str | None = None) -> LeadLog:
+    """Header row then data rows -> the accepted leads, and one problem per rejected row
+    (1-based rows). A log without its header row raises :class:`WorkbookError` (:func:`locate_columns`)."""
+    iterator = iter(rows)
+    log = LogBuilder(locate_columns(next(iterator, None), headers, source), zone, date_order)
     problems: list[Problem] = []
     first_row_number = 2
     while block := list(islice(iterator, _BLOCK_ROWS)):

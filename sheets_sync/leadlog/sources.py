@@ -1,28 +1,20 @@
-"""Where the lead log lives: an Excel tab, a CSV file or a Google tab (``leads:`` in the config)."""
+"""Where the lead log lives (``leads:`` in the config): an Excel tab, a Google tab, CSV or
+Parquet files (``files``) or a SQL database (``database``)."""
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sheets_sync.backends.base import WorkbookError
 from sheets_sync.backends.excel.calamine import panics_as_errors, stream_rows
 from sheets_sync.backends.open import google_opener
 from sheets_sync.config import Config, LeadsConfig
-from sheets_sync.core.cells import CellValue
 from sheets_sync.core.model import Lead, Problem
 from sheets_sync.leadlog.columns import LeadLog
+from sheets_sync.leadlog.database import read_lead_table
+from sheets_sync.leadlog.files import read_lead_files
 from sheets_sync.leadlog.parse import parse_lead_log
-
-
-def read_csv_rows(path: Path) -> list[list[CellValue]]:
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            return [list(row) for row in csv.reader(handle)]
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise WorkbookError(f"{path} cannot be read as UTF-8 CSV ({error.__class__.__name__}).") from None
 
 
 def load_lead_log(config: LeadsConfig, zone: ZoneInfo, open_google: Callable | None = None) -> LeadLog:
@@ -32,15 +24,17 @@ def load_lead_log(config: LeadsConfig, zone: ZoneInfo, open_google: Callable | N
         with panics_as_errors(config.excel):
             return parse_lead_log(stream_rows(config.excel, config.tab), config.headers, zone, config.excel.name,
                                   config.date_order)
-    if config.kind == "csv":
-        rows, source = read_csv_rows(config.csv), str(config.csv.name)
-    else:  # Google: ``open_google`` opens a spreadsheet by ID (backends.open.google_opener)
-        workbook = open_google(config.google)
-        grids = workbook.read([config.tab or "Leads"])
-        if not grids:
-            raise WorkbookError(f"Spreadsheet {workbook.label} has no tab named {config.tab!r}.")
-        rows, source = next(iter(grids.values())), f"{workbook.label} {config.tab}"
-    return parse_lead_log(rows, config.headers, zone, source, config.date_order)
+    if config.kind in ("csv", "parquet"):
+        return read_lead_files(config, zone)
+    if config.kind == "sql":
+        return read_lead_table(config, zone)
+    # Google: ``open_google`` opens a spreadsheet by ID (backends.open.google_opener)
+    workbook = open_google(config.google)
+    grids = workbook.read([config.tab or "Leads"])
+    if not grids:
+        raise WorkbookError(f"Spreadsheet {workbook.label} has no tab named {config.tab!r}.")
+    return parse_lead_log(next(iter(grids.values())), config.headers, zone, f"{workbook.label} {config.tab}",
+                          config.date_order)
 
 
 def read_lead_log(config: LeadsConfig, zone: ZoneInfo, open_google=None) -> tuple[list[Lead], list[Problem]]:
