@@ -5,8 +5,8 @@ For every kind of bad input:
 * a ``--dry-run`` changes no file at all (bytes and modification times), and ``check``
   names the same problem (same exit code) without changing any file either;
 * the run ends with SPEC §5's exit code and no traceback: exit 2 is one ``error:`` sentence
-  on stderr, exit 1 names each failed source in the one-line summary, and the other sources
-  are still synced;
+  on stderr; otherwise stdout is the one-line summary and stderr one ``problem:`` or
+  ``failed:`` line each, every failed source named, and the other sources are still synced;
 * each client's returns tab shows the expected ``Status`` per row;
 * nothing the engine must not touch changes: every client-owned cell (every tab, every cell
   outside the engine columns), the lead log, the config, and the broken input itself when
@@ -211,8 +211,10 @@ def test_bad_input(name: str, tmp_path: Path) -> None:
         assert {path: value for path, value in after.items() if path in before} == before
         assert all(ENGINE_HIDDEN_FILE.search(path) for path in set(after) - set(before)), set(after) - set(before)
         return
-    assert result.stderr == "" and result.stdout.count("\n") == 1, result.stdout + result.stderr
-    failed = re.findall(r"; failed: ([^;]+)", result.stdout)
+    assert result.stdout.count("\n") == 1, result.stdout + result.stderr
+    told = result.stderr.splitlines()
+    assert all(line.startswith(("problem: ", "failed: ")) for line in told), result.stderr
+    failed = [line.removeprefix("failed: ") for line in told if line.startswith("failed: ")]
     assert len(failed) == len(case.failing) and f"{len(case.failing)} failed sources" in result.stdout
     for source, message in zip(case.failing, failed):
         assert source in message.split(": ")[0] and case.message in message, message

@@ -167,3 +167,15 @@ def test_check_names_the_lead_rows_it_would_leave_out(workspace: Workspace) -> N
     assert checked.exit_code == 0, checked.output
     assert "1 leads, 1 rows left out" in checked.output
     assert "left out: row 3: Delivered At" in checked.output
+
+
+def test_reading_commands_leave_no_sqlite_side_files(workspace: Workspace) -> None:
+    workspace.lead("1", "2024-02-12 10:00", "Acme")
+    workspace.client("Acme", [["1", "wrong number"]])
+    workspace.run(as_of="2024-02-13T10:00")
+    before = sorted(path.name for path in workspace.root.iterdir())
+    for command in (["check"], ["report", "--no-files"], ["statement", "--month", "2024-02"]):
+        result = runner.invoke(app, [*command, "--config", str(workspace.config_path)])
+        assert result.exit_code == 0, result.output
+    assert not [path.name for path in workspace.root.iterdir() if path.name.endswith(("-wal", "-shm"))]
+    assert sorted(path.name for path in workspace.root.iterdir()) == sorted([*before, "statements"])

@@ -94,6 +94,9 @@ class Reader:
         or, when it cannot be read, the source and what is wrong, to report."""
         tab = location.tab or "Returns"
         label = f"{client} returns ({location.describe()})"
+        if location.excel is not None and location.excel.is_dir():
+            return label, (f"{location.excel.name} is a folder, not a workbook: correct "
+                           f"clients.{client}.returns.excel")
         missing = location.excel is not None and not location.excel.exists()
         if missing and not location.excel.parent.is_dir():
             return label, (f"neither {location.excel.name} nor its folder {location.excel.parent} exists: create the "

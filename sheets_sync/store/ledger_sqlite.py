@@ -48,13 +48,10 @@ class SqliteLedger(Ledger):
                 self.absent = True
                 return
             elif mode == "read":
-                self._db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
-                if 0 < self._schema_version() < SCHEMA_VERSION:
-                    on_disk, self._db = self._db, _copy_in_memory(None)
-                    try:
-                        on_disk.backup(self._db)
-                    finally:
-                        on_disk.close()
+                # A copy: a reader that kept the file open read-only would leave -wal and -shm
+                # files behind it (only a connection that may write tidies them when it closes),
+                # and an older schema is upgraded in the copy, never on disk.
+                self._db = _copy_in_memory(path)
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 self._db = sqlite3.connect(path, isolation_level=None)
