@@ -135,7 +135,7 @@ def test_a_second_run_from_another_machine_exits_1_in_one_sentence_while_the_fir
     said = " ".join(second.stderr.split())
     assert second.returncode == 1 and second.stdout == "" and "Traceback" not in second.stderr
     masked = ledger_url.replace(f":{PASSWORD}@", ":***@")
-    assert said == f"error: Another sheets-sync run is using ledger {masked}; this run did nothing. Try again when it ends."
+    assert said == f"error: Another sheets-sync run is using ledger {masked}, so this run did nothing; run again when it ends."
     assert 4.5 < waited < 9, waited  # it waited five seconds for the lock
     assert after == before
     assert first.returncode == 0, err

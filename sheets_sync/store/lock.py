@@ -21,8 +21,8 @@ class RunLockedError(Exception):
 
 
 def _busy(label: str) -> RunLockedError:
-    return RunLockedError(f"Another sheets-sync run is using ledger {label}; this run did nothing. "
-                          "Try again when it ends.")
+    return RunLockedError(f"Another sheets-sync run is using ledger {label}, so this run did nothing; "
+                          "run again when it ends.")
 
 
 @contextmanager
