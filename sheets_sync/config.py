@@ -20,8 +20,14 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from sheets_sync.core.reasons import DEFECT_REASONS, REASON_CODES, normalise_alias
 from sheets_sync.core.weeks import Calendar
-from sheets_sync.locations import (DEFAULT_LEAD_HEADERS, LEAD_FIELDS, STARTER_LEAD_HEADERS, LeadsConfig,  # noqa: F401
-                                   Location, lead_log_files)
+from sheets_sync.locations import (  # noqa: F401
+    DEFAULT_LEAD_HEADERS,
+    LEAD_FIELDS,
+    STARTER_LEAD_HEADERS,
+    LeadsConfig,
+    Location,
+    lead_log_files,
+)
 from sheets_sync.notify.settings import NotifyConfig
 from sheets_sync.store.settings import LedgerConfig
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from sheets_sync.core.model import LedgerEntry
 from sheets_sync.core.weeks import Calendar
 from sheets_sync.store.ledger_base import Ledger, LedgerError, SaleFacts, cents, no_sale_facts
-from sheets_sync.store.ledger_schema import ENTRY_COLUMNS, SCHEMA_VERSION, SQLITE
+from sheets_sync.store.ledger_schema import ENTRY_COLUMNS, SQLITE
 
 __all__ = ["LedgerError", "SqliteLedger", "read_entries"]
 

@@ -67,10 +67,10 @@ from sheets_sync.backends.google.cells import grid_of, update_cells_requests
 from sheets_sync.backends.google.endpoint import may_carry_secrets, sheets_api_root
 from sheets_sync.backends.google.style import chart_extent, chart_requests, tab_requests
 from sheets_sync.backends.google.transport import (
+    Quota,
     RetryBudgetExhausted,
     RetryPolicy,
     SheetsHTTPClient,
-    Quota,
     quota_pacers,
 )
 from sheets_sync.core.cells import CellValue, CellWrite, Grid, LineChart, TabRename, TabSpec, split_tab_changes

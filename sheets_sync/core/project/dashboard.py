@@ -51,8 +51,8 @@ from sheets_sync.core.cells import (
 from sheets_sync.core.model import APPROVED, LedgerEntry
 from sheets_sync.core.money import ZERO
 from sheets_sync.core.project.layout import layout_line
-from sheets_sync.core.project.tracking import GroupKey, Refund, WeekFigures
 from sheets_sync.core.project.template import reason_label
+from sheets_sync.core.project.tracking import GroupKey, Refund, WeekFigures
 from sheets_sync.core.reasons import reason_code
 from sheets_sync.core.weeks import local_date, week_ending
 
