@@ -10,7 +10,7 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from sheets_sync.store.settings import LedgerConfig
+from sheets_sync.store.database_urls import masked_url
 
 LEAD_FIELDS = ("lead_id", "delivered_at", "client", "vertical", "country", "price", "cost", "source", "campaign", "phone", "email")
 DEFAULT_LEAD_HEADERS = {
@@ -102,7 +102,7 @@ class LeadsConfig(Location):
     @property
     def sql_label(self) -> str:
         """The database URL with its password masked (``postgresql://reports:***@db/leadgen``)."""
-        return LedgerConfig.model_construct(url=self.sql).label if self.sql is not None else ""
+        return masked_url(self.sql.get_secret_value()) if self.sql is not None else ""
 
     def describe(self) -> str:
         if self.sql is not None:

@@ -10,12 +10,11 @@ one), not loaded whole first.
 
 The URL's password (and ``PGPASSWORD`` or a ``.pgpass`` line) never appears in a message:
 the URL is shown masked and every error the driver words is scrubbed of the known secrets,
-as the PostgreSQL ledger does (store/ledger_postgres.py).
+as the PostgreSQL ledger's are (store/database_urls.py).
 """
 
 from __future__ import annotations
 
-import re
 from itertools import chain
 from zoneinfo import ZoneInfo
 
@@ -27,8 +26,7 @@ from sheets_sync.backends.base import WorkbookError
 from sheets_sync.config import LeadsConfig
 from sheets_sync.leadlog.columns import LeadLog
 from sheets_sync.leadlog.parse import parse_lead_log
-from sheets_sync.store.ledger_postgres import scrub, secrets_of
-from sheets_sync.store.settings import LedgerConfig
+from sheets_sync.store.database_urls import driver_reason, url_secrets
 
 STREAMED_ROWS = 20_000
 CONNECT_TIMEOUT_SECONDS = 10
@@ -38,7 +36,7 @@ def read_lead_table(config: LeadsConfig, zone: ZoneInfo) -> LeadLog:
     """The table or query ``leads.sql`` names, as a log. Raises :class:`WorkbookError` (one
     sentence naming the key, without the password) when it cannot be read."""
     assert config.sql is not None
-    secrets = secrets_of(LedgerConfig.model_construct(url=config.sql))
+    secrets = url_secrets(config.sql.get_secret_value())
     where = f"The lead log database {config.sql_label}"
     try:
         url = make_url(config.sql.get_secret_value())
@@ -48,13 +46,13 @@ def read_lead_table(config: LeadsConfig, zone: ZoneInfo) -> LeadLog:
         engine = create_engine(url, connect_args=arguments)
     except (ArgumentError, NoSuchModuleError, ImportError, ValueError) as error:
         raise WorkbookError(f"{where} (key 'leads.sql') is not a URL SQLAlchemy can use "
-                            f"({_reason(error, secrets)}).") from None
+                            f"({driver_reason(error, secrets)}).") from None
     try:
         try:
             connection = engine.connect()
         except SQLAlchemyError as error:
             why = "cannot be reached" if isinstance(error, OperationalError) else "cannot be used"
-            raise WorkbookError(f"{where} (key 'leads.sql') {why} ({_reason(error, secrets)}).") from None
+            raise WorkbookError(f"{where} (key 'leads.sql') {why} ({driver_reason(error, secrets)}).") from None
         with connection:
             return _read(connection, config, zone, where, secrets)
     finally:
@@ -77,12 +75,4 @@ def _read(connection: Connection, config: LeadsConfig, zone: ZoneInfo, where: st
         source = config.table or "query"
         return parse_lead_log(chain([list(result.keys())], result), config.headers, zone, source, config.date_order)
     except SQLAlchemyError as error:
-        raise WorkbookError(f"{where} cannot answer {key} ({_reason(error, secrets)}).") from None
-
-
-def _reason(error: BaseException, secrets: list[str]) -> str:
-    """The first line of what the driver said, without SQLAlchemy's ``(module.Error)`` tag or a secret."""
-    cause = getattr(error, "orig", None) or error
-    lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
-    first = re.sub(r"^\([\w.]+\)\s*", "", lines[0] if lines else type(cause).__name__)
-    return scrub(re.sub(r"\s+", " ", first).removeprefix("connection failed: ").rstrip("."), secrets)
+        raise WorkbookError(f"{where} cannot answer {key} ({driver_reason(error, secrets)}).") from None

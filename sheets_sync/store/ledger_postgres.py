@@ -16,18 +16,16 @@ database locks. What a ledger does is store/ledger_base.py's, the same as a SQLi
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, unquote
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.pq import TransactionStatus
 
 from sheets_sync.core.weeks import Calendar
+from sheets_sync.store.database_urls import driver_reason, url_secrets
 from sheets_sync.store.ledger_base import Ledger, LedgerError, SaleFacts, no_sale_facts
 from sheets_sync.store.ledger_schema import POSTGRES, SCHEMA_VERSION, TABLES, WRITE_LOCK
 
@@ -76,7 +74,7 @@ class PostgresLedger(Ledger):
         return unreachable(self.label, error, self._secrets)
 
     def _reason(self, error: BaseException) -> str:
-        return reason(error, self._secrets)
+        return driver_reason(error, self._secrets)
 
     def _placeholders(self, sql: str) -> str:
         found = self._sql.get(sql)
@@ -159,40 +157,8 @@ def acquire_run_lock(config: LedgerConfig, seconds: float) -> psycopg.Connection
 
 def unreachable(label: str, error: BaseException, secrets: Sequence[str]) -> LedgerError:
     why = "cannot be reached" if isinstance(error, psycopg.OperationalError) else "cannot be used"
-    return LedgerError(f"Ledger {label} (key 'ledger.url') {why} ({reason(error, secrets)}).")
-
-
-def reason(error: BaseException, secrets: Sequence[str]) -> str:
-    """The first line of a driver error, in one line, without a secret in it."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    text = re.sub(r"\s+", " ", lines[0] if lines else type(error).__name__).removeprefix("connection failed: ")
-    return scrub(text.rstrip("."), secrets)
-
-
-def scrub(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
+    return LedgerError(f"Ledger {label} (key 'ledger.url') {why} ({driver_reason(error, secrets)}).")
 
 
 def secrets_of(config: LedgerConfig) -> list[str]:
-    """Every password libpq may use for this ledger: the URL's (as written and decoded), a
-    ``password`` parameter, ``PGPASSWORD``, and each line of the ``.pgpass`` file."""
-    url = config.url.get_secret_value() if config.url is not None else ""
-    found: list[str] = []
-    login = re.match(r"^[^:/]+://([^@/]*)@", url)
-    if login and ":" in login.group(1):
-        found.append(login.group(1).partition(":")[2])
-    found += [value for name, value in parse_qsl(url.partition("?")[2]) if name.lower() == "password"]
-    found.append(os.environ.get("PGPASSWORD", ""))
-    pgpass = Path(os.environ.get("PGPASSFILE") or Path.home() / ".pgpass")
-    try:
-        lines = pgpass.read_text(encoding="utf-8", errors="replace").splitlines() if pgpass.is_file() else []
-    except OSError:
-        lines = []
-    for line in lines:
-        fields = re.split(r"(?<!\\):", line)
-        if len(fields) >= 5 and not line.lstrip().startswith("#"):
-            found.append(":".join(fields[4:]).replace("\\:", ":").replace("\\\\", "\\"))
-    secrets = {variant for secret in found for variant in (secret, unquote(secret)) if len(variant) >= 3}
-    return sorted(secrets, key=len, reverse=True)
+    return url_secrets(config.url.get_secret_value() if config.url is not None else "")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, SecretStr, model_validator
 
+from sheets_sync.store.database_urls import masked_url
+
 
 class LedgerConfig(BaseModel):
     """``path``, a SQLite file (the default), or ``url``, a PostgreSQL database shared by
@@ -36,5 +38,4 @@ class LedgerConfig(BaseModel):
         (``postgresql://sync:***@db/sheets_sync``, a ``password=`` parameter too)."""
         if self.url is None:
             return str(self.path)
-        masked = re.sub(r"^([^:/]+://[^:@/]*):[^@/]*@", r"\1:***@", self.url.get_secret_value())
-        return re.sub(r"([?&]password=)[^&#]*", r"\1***", masked, flags=re.IGNORECASE)
+        return masked_url(self.url.get_secret_value())
