@@ -29,20 +29,26 @@ class PolicyNotes:
             shown = {}
         self.shown: dict[str, str] = {key: note for key, note in shown.items() if isinstance(note, str)} \
             if isinstance(shown, dict) else {}
+        self.planned: dict[str, str] = {}
 
     @staticmethod
     def key(location: Location, tab: str) -> str:
         return f"{location.excel or location.google}:{tab}"
 
     def header_write(self, location: Location, tab: str, grid, layout: TableLayout, note: str) -> list[CellWrite]:
-        """The ``Lead ID`` header again, with ``note``, unless the tab already shows it."""
-        if self.shown.get(self.key(location, tab)) == note:
+        """The ``Lead ID`` header again, with ``note``, unless the tab already shows it; the
+        tab shows ``note`` once :meth:`written` says its write landed."""
+        key = self.key(location, tab)
+        self.planned[key] = note
+        if self.shown.get(key) == note:
             return []
         column = layout.column_of["Lead ID"]
         return [CellWrite(tab, 1, column, grid_cell(grid, 1, column), note=note)]
 
-    def written(self, location: Location, tab: str, note: str) -> None:
-        self.shown[self.key(location, tab)] = note
+    def written(self, location: Location, tab: str) -> None:
+        key = self.key(location, tab)
+        if key in self.planned:
+            self.shown[key] = self.planned[key]
 
     def save(self) -> None:
         try:

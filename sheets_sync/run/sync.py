@@ -389,8 +389,7 @@ class Sync:
                     and write.value:
                 self.report.row_statuses[write.value] += 1
         if self._write(source.workbook, writes, new_tabs, f"{source.client} returns ({source.location.describe()})"):
-            self.policy_notes.written(source.location, source.tab,
-                                      policy_note(self._policy(source.client), self.config.currency))
+            self.policy_notes.written(source.location, source.tab)
 
     def _project_tracking(self, tracking: Workbook, inputs: tuple[dict[str, Grid], ReviewTab | None], titles: dict,
                           leads: LeadLog, state: LedgerState,
