@@ -45,23 +45,23 @@ def reach_everything(config: Config) -> list[Reached]:
         results.append(Reached(f"tracking {tracking.excel.name}") if tracking.excel.parent.is_dir() else
                        Reached(f"tracking {tracking.excel}", "its folder does not exist (key 'tracking.excel')"))
     else:
-        results.append(Reached(*_reach(config, "tracking", tracking.excel, tracking.google, None)))
+        results.append(_reach(config, "tracking", tracking.excel, tracking.google, None))
     if tracking.excel is not None and config.audit_csv.is_dir():
         results.append(Reached(f"audit log {config.audit_csv.name}", f"{config.audit_csv} is a folder, not a file; "
                                                                      "move it away so runs can write the audit log"))
-    results.append(Reached(*_reach_ledger(config)))
+    results.append(_reach_ledger(config))
     for name, client in config.clients.items():
         if client.returns.excel is not None and not client.returns.excel.exists() \
                 and client.returns.excel.parent.is_dir():
             results.append(Reached(f"{name} returns {client.returns.excel.name} (no file yet; the first run makes "
                                    "it with the client's returns tab and policy)"))
             continue
-        results.append(Reached(*_reach(config, f"{name} returns", client.returns.excel, client.returns.google,
-                                       client.returns.tab or "Returns")))
+        results.append(_reach(config, f"{name} returns", client.returns.excel, client.returns.google,
+                              client.returns.tab or "Returns"))
     return results
 
 
-def _reach(config: Config, what: str, excel, google, tab: str | None) -> tuple[str, str | None]:
+def _reach(config: Config, what: str, excel, google, tab: str | None) -> Reached:
     try:
         with ExitStack() as stack:
             workbook = open_workbook(config, excel, google)
@@ -78,20 +78,20 @@ def _reach(config: Config, what: str, excel, google, tab: str | None) -> tuple[s
             elif tab is not None:
                 table_layout(grid, ("Lead ID", "Reason"), ENGINE_COLUMNS, tab)
             if excel is not None and read_only_on_disk(excel):
-                return what, (f"{workbook.label} is read-only on disk: a run can read it but not write to it; "
-                              "make it writable")
-            return label, None
+                return Reached(what, f"{workbook.label} is read-only on disk: a run can read it but not write to "
+                                     "it; make it writable")
+            return Reached(label)
     except (WorkbookError, TabError) as error:
-        return what, str(error)
+        return Reached(what, str(error))
 
 
-def _reach_ledger(config: Config) -> tuple[str, str | None]:
+def _reach_ledger(config: Config) -> Reached:
     name = config.ledger.path.name if config.ledger.url is None else config.ledger.label
     try:
         with open_ledger(config, mode="read") as ledger:
             if ledger.absent:
-                return f"ledger {name} (the first run creates it)", None
+                return Reached(f"ledger {name} (the first run creates it)")
             entries = ledger.entries()
     except LedgerError as error:
-        return f"ledger {name}", str(error)
-    return f"ledger {name}: {len(entries)} entries", None
+        return Reached(f"ledger {name}", str(error))
+    return Reached(f"ledger {name}: {len(entries)} entries")
