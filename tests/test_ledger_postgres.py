@@ -154,9 +154,7 @@ def test_a_second_run_waits_for_the_first_then_decides_and_writes_nothing_twice(
         first.communicate(timeout=60)
     assert (first.returncode, second.returncode) == (0, 0), second.stderr
     summary = json.loads(second.stdout)
-    # (Its cells: a run that waited for the lock still writes the two policy notes, as it does with a
-    # file ledger (tests/test_concurrency.py): run/policy_notes.py reads its record before the lock.)
-    assert summary["decisions"] == {} and summary["audit_rows_added"] == 0
+    assert summary["decisions"] == {} and summary["audit_rows_added"] == 0 and summary["cells_written"] == 0
     assert state(ws, ledger_url) == reference
 
 
