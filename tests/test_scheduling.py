@@ -99,9 +99,7 @@ def cli(venv: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def run_in_progress(workspace: Path) -> Iterator[Path]:
     """Hold the workspace lock as a running ``sheets-sync run`` does; yields the ledger."""
     ledger = load_config(workspace / "config.yaml").ledger
-    # workspace_lock takes the ledger's config where a ledger may live in PostgreSQL (it has
-    # a url), the SQLite file's path before that.
-    with workspace_lock(ledger if hasattr(ledger, "url") else ledger.path):
+    with workspace_lock(ledger):
         yield ledger.path
 
 
