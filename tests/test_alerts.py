@@ -31,7 +31,7 @@ from sheets_sync.core.alerts import (
 from sheets_sync.core.model import APPROVED, REJECTED, Lead, LedgerEntry
 from sheets_sync.core.weeks import week_ending
 from sheets_sync.store.files import safe_file_names, write_if_changed
-from sheets_sync.store.ledger_sqlite import read_entries
+from sheets_sync.store.ledger import read_entries
 
 runner = CliRunner()
 UTC = ZoneInfo("UTC")
@@ -336,7 +336,7 @@ def test_report_reads_without_creating_a_ledger(workspace: Workspace) -> None:
     result = runner.invoke(app, ["report", "--config", str(workspace.config_path), "--as-of", "2024-02-13"])
     assert result.exit_code == 0, result.output
     assert "Nothing needs a look" in result.output
-    assert not (workspace.root / "ledger.sqlite").exists() and read_entries(workspace.root / "ledger.sqlite", make_config().calendar) == []
+    assert not (workspace.root / "ledger.sqlite").exists() and read_entries(load_config(workspace.config_path)) == []
     assert not (workspace.root / "returns-by-source").exists()
 
 

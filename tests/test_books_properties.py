@@ -40,7 +40,7 @@ from sheets_sync.backends.memory import MemoryWorkbook, memory_opener
 from sheets_sync.commands.close import close_through
 from sheets_sync.commands.undo import UndoError, undo_run
 from sheets_sync.core.cells import cell_as_date
-from sheets_sync.store.ledger_sqlite import LedgerError
+from sheets_sync.store.ledger import LedgerError
 
 ZONES = ("America/New_York", "America/Los_Angeles")
 START = datetime(2024, 3, 4, 9, 0)  # a Monday; the history crosses the March DST change

@@ -305,7 +305,7 @@ def test_a_torn_audit_row_is_dropped_even_when_it_was_cut_inside_a_quoted_field(
     field (a client name or lead ID with a line break): the next append drops the whole torn
     row, not just its last line, and rewrites it."""
     from sheets_sync.store.audit_csv import append_audit_csv
-    from sheets_sync.store.ledger_sqlite import read_entries
+    from sheets_sync.store.ledger import read_entries
 
     workspace.lead("A-1", "2024-03-01 10:00", "Acme")
     workspace.lead("A-2", "2024-03-01 11:00", "Acme")
@@ -315,6 +315,6 @@ def test_a_torn_audit_row_is_dropped_even_when_it_was_cut_inside_a_quoted_field(
     whole = audit.read_bytes()
     header, first, _ = whole.split(b"\n", 2)
     audit.write_bytes(header + b"\n" + first + b'\nrun-x,2024-03-04 10:00,"Acme\nHoldings')  # torn mid-row
-    entries = read_entries(workspace.root / "ledger.sqlite", load_config(workspace.config_path).calendar)
+    entries = read_entries(load_config(workspace.config_path))
     assert append_audit_csv(audit, entries) == 1
     assert audit.read_bytes() == whole

@@ -15,7 +15,7 @@ import pytest
 
 from sheets_sync import ConfigError, load_config
 from sheets_sync.notify.send import SENT_FILE
-from sheets_sync.store.ledger_sqlite import LedgerError
+from sheets_sync.store.ledger import LedgerError
 from tests.conftest import Workspace
 
 

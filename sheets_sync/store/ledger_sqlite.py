@@ -14,12 +14,11 @@ from datetime import date, datetime, time, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from sheets_sync.core.model import LedgerEntry
 from sheets_sync.core.weeks import Calendar
 from sheets_sync.store.ledger_base import Ledger, LedgerError, SaleFacts, cents, no_sale_facts
 from sheets_sync.store.ledger_schema import ENTRY_COLUMNS, SQLITE
 
-__all__ = ["LedgerError", "SqliteLedger", "read_entries"]
+__all__ = ["SqliteLedger"]
 
 Mode = Literal["write", "dry_run", "read"]
 
@@ -172,9 +171,3 @@ def _statements(script: str) -> list[str]:
             statements.append(current.strip())
             current = ""
     return statements
-
-
-def read_entries(path: Path, calendar: Calendar) -> list[LedgerEntry]:
-    """Every entry of the ledger file at ``path``, read only (see :class:`SqliteLedger`)."""
-    with SqliteLedger(path, calendar, mode="read") as ledger:
-        return ledger.entries()
